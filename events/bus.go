@@ -1,0 +1,173 @@
+// Package events owns the event path: Publish stores each event durably
+// (with its audit record and one outbox row per enabled sink, in one
+// transaction) and then fans it out to live subscribers such as the UI feed.
+// Delivery to sinks (SIEM, Slack, e-mail…) reads the outbox; it never runs on
+// the publisher's goroutine, so a slow sink cannot slow a request.
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/bulwarkhq/bulwark"
+	"github.com/google/uuid"
+)
+
+// Recorder is the part of the store the bus needs.
+type Recorder interface {
+	RecordEvent(ctx context.Context, ev *bulwark.Event, audit *bulwark.AuditEntry, sinks []string) error
+}
+
+// Bus publishes events. It is safe for concurrent use.
+type Bus struct {
+	rec    Recorder
+	log    *slog.Logger
+	now    func() time.Time
+	onPub  func(ev *bulwark.Event) // metrics hook; may be nil
+	mu     sync.RWMutex
+	subs   map[*Subscription]struct{}
+	sinkMu sync.RWMutex
+	sinks  []string
+}
+
+// Option configures a Bus.
+type Option func(*Bus)
+
+// WithClock replaces time.Now (tests).
+func WithClock(now func() time.Time) Option { return func(b *Bus) { b.now = now } }
+
+// WithPublishHook calls f after every stored event (metrics).
+func WithPublishHook(f func(ev *bulwark.Event)) Option { return func(b *Bus) { b.onPub = f } }
+
+// New returns a bus writing to rec.
+func New(rec Recorder, log *slog.Logger, opts ...Option) *Bus {
+	b := &Bus{rec: rec, log: log, now: time.Now, subs: map[*Subscription]struct{}{}}
+	for _, o := range opts {
+		o(b)
+	}
+	return b
+}
+
+// SetSinks sets the names of the enabled sinks; each published event gets an
+// outbox row per sink.
+func (b *Bus) SetSinks(names []string) {
+	b.sinkMu.Lock()
+	b.sinks = append([]string(nil), names...)
+	b.sinkMu.Unlock()
+}
+
+func (b *Bus) currentSinks() []string {
+	b.sinkMu.RLock()
+	defer b.sinkMu.RUnlock()
+	return b.sinks
+}
+
+// Publish stores ev durably and then notifies subscribers. Missing ID, Time
+// and Severity are filled in. An error means the event was not stored.
+func (b *Bus) Publish(ctx context.Context, ev bulwark.Event) (bulwark.Event, error) {
+	return b.record(ctx, ev, nil)
+}
+
+// Audit stores an audit entry together with the event that announces it.
+func (b *Bus) Audit(ctx context.Context, entry *bulwark.AuditEntry, ev bulwark.Event) (bulwark.Event, error) {
+	return b.record(ctx, ev, entry)
+}
+
+func (b *Bus) record(ctx context.Context, ev bulwark.Event, entry *bulwark.AuditEntry) (bulwark.Event, error) {
+	if ev.ID == "" {
+		ev.ID = NewID()
+	}
+	if ev.Time.IsZero() {
+		ev.Time = b.now().UTC()
+	}
+	if ev.Severity == "" {
+		ev.Severity = bulwark.SeverityInfo
+	}
+	if len(ev.Data) == 0 {
+		ev.Data = json.RawMessage("{}")
+	}
+	if entry != nil && entry.Time.IsZero() {
+		entry.Time = ev.Time
+	}
+	// The store must see the write even if the caller's request is cancelled
+	// right now: an audit record of a completed action must not be lost.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := b.rec.RecordEvent(sctx, &ev, entry, b.currentSinks()); err != nil {
+		b.log.Error("event not stored", "action", ev.Action, "type", ev.Type, "err", err)
+		return ev, fmt.Errorf("store event %s: %w", ev.Action, err)
+	}
+	if b.onPub != nil {
+		b.onPub(&ev)
+	}
+	b.fanout(ev)
+	return ev, nil
+}
+
+// Subscription receives events published after it was created. A subscriber
+// that does not keep up loses events (counted in Dropped): the live feed is
+// best-effort, the store is the record.
+type Subscription struct {
+	C       <-chan bulwark.Event
+	c       chan bulwark.Event
+	bus     *Bus
+	mu      sync.Mutex
+	dropped int
+	closed  bool
+}
+
+// Subscribe returns a subscription with the given buffer size.
+func (b *Bus) Subscribe(buffer int) *Subscription {
+	if buffer < 1 {
+		buffer = 64
+	}
+	c := make(chan bulwark.Event, buffer)
+	s := &Subscription{C: c, c: c, bus: b}
+	b.mu.Lock()
+	b.subs[s] = struct{}{}
+	b.mu.Unlock()
+	return s
+}
+
+// Dropped is how many events this subscriber missed because it was slow.
+func (s *Subscription) Dropped() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dropped
+}
+
+// Close ends the subscription and closes C.
+func (s *Subscription) Close() {
+	s.bus.mu.Lock()
+	delete(s.bus.subs, s)
+	s.bus.mu.Unlock()
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.c)
+	}
+	s.mu.Unlock()
+}
+
+func (b *Bus) fanout(ev bulwark.Event) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for s := range b.subs {
+		s.mu.Lock()
+		if !s.closed {
+			select {
+			case s.c <- ev:
+			default:
+				s.dropped++
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// NewID returns a random UUIDv4 string.
+func NewID() string { return uuid.NewString() }
