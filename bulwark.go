@@ -45,7 +45,8 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	if e.Err != nil {
+	// The sentinels only mark the class for errors.Is; they add nothing to the text.
+	if e.Err != nil && e.Err != ErrNotFound && e.Err != ErrConflict { //nolint:errorlint // identity with the sentinels is meant
 		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
 	}
 	return fmt.Sprintf("%s: %s", e.Code, e.Message)
