@@ -1,9 +1,6 @@
 package bulwark
 
-import (
-	"strings"
-	"unicode/utf8"
-)
+import "unicode/utf8"
 
 // Settings are the operator-editable, instance-wide settings kept in the
 // database (as opposed to start-up configuration, which lives in flags,
@@ -30,7 +27,7 @@ func DefaultSettings() Settings {
 // Validate checks every setting's range.
 func (s *Settings) Validate() error {
 	var fe []FieldError
-	if utf8.RuneCountInString(s.OrganizationName) > 128 || !utf8.ValidString(s.OrganizationName) || strings.ContainsAny(s.OrganizationName, "\x00\r\n") {
+	if utf8.RuneCountInString(s.OrganizationName) > 128 || hasControl(s.OrganizationName) {
 		fe = append(fe, FieldError{"organization_name", "must be at most 128 characters on one line"})
 	}
 	if s.AuditRetentionDays < 0 || s.AuditRetentionDays > 3650 {

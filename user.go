@@ -82,11 +82,11 @@ func (u *User) Validate() error {
 	if u.Email != "" {
 		if len(u.Email) > MaxEmailLen {
 			fe = append(fe, FieldError{"email", "must be at most 254 characters"})
-		} else if at := strings.IndexByte(u.Email, '@'); at < 1 || at == len(u.Email)-1 || strings.ContainsAny(u.Email, " \t\r\n<>\"") {
+		} else if at := strings.IndexByte(u.Email, '@'); at < 1 || at == len(u.Email)-1 || strings.ContainsAny(u.Email, " <>\"") || hasControl(u.Email) {
 			fe = append(fe, FieldError{"email", "must be an e-mail address like name@example.com"})
 		}
 	}
-	if utf8.RuneCountInString(u.DisplayName) > MaxDisplayNameLen || !utf8.ValidString(u.DisplayName) || strings.ContainsAny(u.DisplayName, "\x00\r\n") {
+	if utf8.RuneCountInString(u.DisplayName) > MaxDisplayNameLen || hasControl(u.DisplayName) {
 		fe = append(fe, FieldError{"display_name", "must be at most 128 characters of valid text on one line"})
 	}
 	if !u.Role.Valid() {
@@ -150,6 +150,19 @@ func basedOn(password, username string) bool {
 	return rest != strings.ToLower(password) && utf8.RuneCountInString(rest) < 8
 }
 
+// hasControl reports invalid UTF-8 or any control character.
+func hasControl(s string) bool {
+	if !utf8.ValidString(s) {
+		return true
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return true
+		}
+	}
+	return false
+}
+
 func allSame(s string) bool {
 	for i := 1; i < len(s); i++ {
 		if s[i] != s[0] {
@@ -191,7 +204,7 @@ const MaxTokenNameLen = 100
 func (t *APIToken) Validate(now time.Time) error {
 	var fe []FieldError
 	name := strings.TrimSpace(t.Name)
-	if name == "" || utf8.RuneCountInString(name) > MaxTokenNameLen || !utf8.ValidString(name) || strings.ContainsAny(name, "\x00\r\n") {
+	if name == "" || utf8.RuneCountInString(name) > MaxTokenNameLen || hasControl(name) {
 		fe = append(fe, FieldError{"name", "must be 1 to 100 characters on one line"})
 	}
 	if t.ExpiresAt != nil && !t.ExpiresAt.After(now) {
