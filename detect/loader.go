@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -66,6 +67,9 @@ func validationDetail(err error) error {
 }
 
 func describeJSONError(data []byte, err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return errors.New("invalid JSON: the document ends early (unclosed object, array or string)")
+	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
 		line, col := lineCol(data, int(se.Offset))
