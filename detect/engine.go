@@ -208,6 +208,9 @@ func compilePattern(expr string, maxInsts int) (*regexp.Regexp, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cost := patternCost(parsed); cost > MaxPatternCost {
+		return nil, fmt.Errorf("pattern is too expensive for the matcher (estimated automaton size %d, limit %d): counted repetitions of Unicode classes such as [\\p{L}]{2,40} expand into very large byte automata; use a smaller bound, + or *, or an ASCII class", cost, MaxPatternCost)
+	}
 	prog, err := syntax.Compile(parsed.Simplify())
 	if err != nil {
 		return nil, err

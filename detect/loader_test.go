@@ -129,6 +129,7 @@ func TestCompileRejectsBadPatterns(t *testing.T) {
 	cases := []struct{ name, pattern, want string }{
 		// Valid Go syntax but an enormous program: counted repetition nests.
 		{"too large", `((a{100}){100}){100}`, "rule X-001 (policy pp) patterns[0]"},
+		{"too costly for RE2", `(?i)[\p{L}]{2,40}\d`, "too expensive for the matcher"},
 		// Go accepts \C? No: but RE2 and Go differ on some escapes; this one both reject.
 		{"syntax", `a(?P<n>b`, "rule X-001"},
 	}
