@@ -508,6 +508,9 @@ func sortedKeys(m map[string]any) []string {
 	return keys
 }
 
+// KeyPath renders an object key as a path segment the way finding paths do.
+func KeyPath(k string) string { return keyPath(k) }
+
 // keyPath renders an object key for a path: bare when it is an identifier,
 // quoted in brackets otherwise.
 func keyPath(k string) string {

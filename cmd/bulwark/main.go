@@ -89,6 +89,7 @@ func newRootCmd() *cobra.Command {
 		return &exitError{code: 2, err: fmt.Errorf("%w\nRun '%s --help' for usage", err, c.CommandPath())}
 	})
 	root.AddCommand(newServeCmd(), newMigrateCmd(), newUserCmd(), newVersionCmd(), newOpenAPICmd())
+	root.AddCommand(newScanCmd(), newPolicyCmd())
 	return root
 }
 
