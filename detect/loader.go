@@ -73,7 +73,7 @@ func describeJSONError(data []byte, err error) error {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
 		line, col := lineCol(data, int(se.Offset))
-		return fmt.Errorf("invalid JSON at line %d, column %d: %v", line, col, se)
+		return fmt.Errorf("invalid JSON at line %d, column %d: %w", line, col, se)
 	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
