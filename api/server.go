@@ -79,6 +79,13 @@ type Options struct {
 	SessionMaxAge  time.Duration
 	TrustedProxies []netip.Prefix
 	MaxBodyBytes   int64
+	// Dashboard aggregates events for GET /dashboard; when nil, Store is
+	// used if it implements DashboardStore.
+	Dashboard DashboardStore
+	// Live is the event bus feeding GET /live; nil answers 503.
+	Live LiveSource
+	// LiveHeartbeat is the interval of keep-alive comments on /live (default 15 s).
+	LiveHeartbeat time.Duration
 }
 
 // Server is the admin API.
@@ -90,6 +97,9 @@ type Server struct {
 	settingsMu   sync.Mutex
 	settings     bulwark.Settings
 	settingsRead time.Time
+
+	liveStop chan struct{}
+	liveOnce sync.Once
 }
 
 // Cookie names. The session cookie is HttpOnly; the CSRF cookie is readable
@@ -113,7 +123,10 @@ func New(o Options) *Server {
 	if o.MaxBodyBytes == 0 {
 		o.MaxBodyBytes = 1 << 20
 	}
-	s := &Server{o: o, mux: http.NewServeMux()}
+	if o.Dashboard == nil {
+		o.Dashboard, _ = o.Store.(DashboardStore)
+	}
+	s := &Server{o: o, mux: http.NewServeMux(), liveStop: make(chan struct{})}
 	s.api = humago.NewWithPrefix(s.mux, Prefix, humaConfig())
 	s.routes()
 	return s
@@ -505,4 +518,8 @@ func (s *Server) routes() {
 	s.auditRoutes()
 	s.settingsRoutes()
 	s.systemRoutes()
+	s.dashboardRoutes()
+	// Server-sent events do not fit huma's request/response model: a plain
+	// handler behind the same authentication middleware.
+	s.mux.HandleFunc("GET "+Prefix+"/live", s.live)
 }
