@@ -88,7 +88,7 @@ func newRootCmd() *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{code: 2, err: fmt.Errorf("%w\nRun '%s --help' for usage", err, c.CommandPath())}
 	})
-	root.AddCommand(newServeCmd(), newMigrateCmd(), newUserCmd(), newVersionCmd(), newOpenAPICmd(), newTrainClassifierCmd())
+	root.AddCommand(newServeCmd(), newMigrateCmd(), newUserCmd(), newVersionCmd(), newOpenAPICmd(), newTrainClassifierCmd(), newEvalCmd())
 	root.AddCommand(newScanCmd(), newPolicyCmd())
 	return root
 }
