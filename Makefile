@@ -36,3 +36,18 @@ generate: ## Regenerate docs/openapi.json from the code
 	$(GO) run ./cmd/bulwark openapi > docs/openapi.json.tmp && mv docs/openapi.json.tmp docs/openapi.json
 
 check: fmt vet lint test ## Everything CI checks
+
+# --- Web console (web/): Node 20.19+ and npm; the built web/dist is committed.
+.PHONY: web web-check test-browser
+
+web: ## Rebuild the console into web/dist
+	cd web && npm ci --no-audit --no-fund && npm run build
+
+web-check: web ## Fail when the committed web/dist is not what the sources build
+	@git diff --exit-code --stat -- web/dist && \
+	test -z "$$(git ls-files --others --exclude-standard web/dist)" || \
+	{ echo "web/dist is stale or not deterministic: run make web and commit web/dist"; exit 1; }
+
+test-browser: ## Drive the console in Debian chromium (apt-get install chromium)
+	@test -d web/node_modules || (cd web && npm ci --no-audit --no-fund)
+	cd web && npm run test:browser

@@ -22,6 +22,7 @@ import (
 	"github.com/bulwarkhq/bulwark/events"
 	"github.com/bulwarkhq/bulwark/store"
 	"github.com/bulwarkhq/bulwark/telemetry"
+	"github.com/bulwarkhq/bulwark/web"
 	"github.com/spf13/cobra"
 )
 
@@ -90,6 +91,7 @@ func serve(ctx context.Context, cmd *cobra.Command, console io.Writer, ready cha
 		Info:          api.Info{Version: ver, Commit: commit, Engine: db.Engine(), StartedAt: started},
 		SecureCookies: cfg.SecureCookies(), SessionMaxAge: cfg.SessionMaxAge,
 		TrustedProxies: cfg.TrustedProxies, MaxBodyBytes: cfg.MaxBodyBytes,
+		Dashboard: db, Live: bus,
 	})
 	handler := rootHandler(apiSrv, db, metrics)
 	srv := &http.Server{
@@ -101,6 +103,7 @@ func serve(ctx context.Context, cmd *cobra.Command, console io.Writer, ready cha
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	srv.RegisterOnShutdown(apiSrv.StopLive) // live streams never go idle on their own
 	scheme := "http"
 	if cfg.TLS() {
 		scheme = "https"
@@ -173,7 +176,7 @@ func rootHandler(apiSrv *api.Server, db *store.DB, metrics *telemetry.Metrics) h
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.Handle("/", metrics.Instrument(http.HandlerFunc(consolePlaceholder)))
+	mux.Handle("/", metrics.Instrument(web.Handler()))
 	return securityHeaders(mux)
 }
 
@@ -196,22 +199,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-const placeholderPage = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Bulwark</title></head>
-<body style="font-family:system-ui,sans-serif;max-width:40rem;margin:4rem auto;line-height:1.5">
-<h1>Bulwark</h1><p>The gateway is running. The admin API is at <a href="/api/v1/openapi.json">/api/v1</a>
-(OpenAPI description), health at <a href="/readyz">/readyz</a>, metrics at <a href="/metrics">/metrics</a>.</p>
-<p>Log in with <code>POST /api/v1/auth/login</code>; see the README for the first steps.</p></body></html>
-`
-
-func consolePlaceholder(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/" {
-		writeJSON(w, http.StatusNotFound, map[string]any{"error": map[string]string{"code": "not_found", "message": "no such page: " + r.URL.Path}})
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_, _ = io.WriteString(w, placeholderPage)
 }
 
 // bootstrapAdmin creates the first admin account when there are no users.

@@ -1,0 +1,105 @@
+// Thin client for the admin API: JSON in and out, the CSRF header on unsafe
+// requests, the API's error shape turned into ApiError.
+
+export interface FieldError { field: string; location?: string; message: string }
+
+export class ApiError extends Error {
+  constructor(public status: number, public code: string, message: string, public details: FieldError[] = []) {
+    super(message)
+  }
+  /** Messages by field name (the last path element of field or location). */
+  fields(): Record<string, string> {
+    const out: Record<string, string> = {}
+    for (const d of this.details) {
+      const key = (d.field || d.location || '').split('.').pop() || ''
+      if (key && !out[key]) out[key] = d.message
+    }
+    return out
+  }
+}
+
+type Hook = (e: ApiError) => void
+const hooks: { unauthenticated?: Hook; passwordChange?: Hook } = {}
+
+/** Routes the app to the login or change-password screen on 401 / 403 password_change_required. */
+export function onAuthProblem(h: { unauthenticated: Hook; passwordChange: Hook }) {
+  hooks.unauthenticated = h.unauthenticated
+  hooks.passwordChange = h.passwordChange
+}
+
+function cookie(name: string): string {
+  for (const part of document.cookie.split(';')) {
+    const [k, ...v] = part.trim().split('=')
+    if (k === name) return decodeURIComponent(v.join('='))
+  }
+  return ''
+}
+
+export async function api<T = unknown>(method: string, path: string, body?: unknown, opts: { quiet?: boolean } = {}): Promise<T> {
+  const headers: Record<string, string> = { Accept: 'application/json' }
+  if (body !== undefined) headers['Content-Type'] = 'application/json'
+  if (method !== 'GET' && method !== 'HEAD') headers['X-CSRF-Token'] = cookie('bulwark_csrf')
+  let res: Response
+  try {
+    res = await fetch('/api/v1' + path, {
+      method, headers, credentials: 'same-origin',
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
+  } catch {
+    throw new ApiError(0, 'network', 'Bulwark is not reachable. Check that the server is running.')
+  }
+  if (res.status === 204) return undefined as T
+  let data: unknown = null
+  const text = await res.text()
+  if (text) {
+    try { data = JSON.parse(text) } catch { data = null }
+  }
+  if (!res.ok) {
+    const e = (data as { error?: { code?: string; message?: string; details?: FieldError[] } } | null)?.error
+    const err = new ApiError(res.status, e?.code || 'http_' + res.status, e?.message || `request failed (${res.status})`, e?.details || [])
+    if (!opts.quiet) {
+      if (res.status === 401) hooks.unauthenticated?.(err)
+      else if (res.status === 403 && err.code === 'password_change_required') hooks.passwordChange?.(err)
+    }
+    throw err
+  }
+  return data as T
+}
+
+// Types of the API objects the console shows.
+export type Role = 'admin' | 'operator' | 'viewer'
+export interface User {
+  id: number; username: string; email: string; display_name: string; role: Role
+  must_change_password: boolean; disabled: boolean; locked_until?: string; last_login_at?: string
+  password_changed_at?: string; created_at: string; updated_at: string
+}
+export interface Me { user: User; auth_method: string; csrf_token?: string; expires_at?: string }
+export interface APIToken {
+  id: number; user_id: number; username?: string; name: string; prefix: string; created_at: string
+  expires_at?: string; last_used_at?: string; revoked_at?: string; active: boolean
+}
+export interface AuditEntry {
+  id: number; time: string; actor_id?: number; actor: string; action: string; resource_type?: string
+  resource_id?: string; result: 'success' | 'failure' | 'denied'; source_ip?: string; user_agent?: string
+  details?: Record<string, unknown>
+}
+export interface Settings {
+  organization_name: string; audit_retention_days: number; session_idle_minutes: number
+  login_max_failures: number; login_lockout_minutes: number
+}
+export interface SeverityCounts { critical: number; high: number; medium: number; low: number }
+export interface Counts {
+  requests: number; blocked: number; alerts: number; alerts_by_severity: SeverityCounts
+  logins_ok: number; logins_failed: number; events: number
+}
+export interface Dashboard {
+  range: string; step_seconds: number; from: string; to: string; totals: Counts
+  series: (Counts & { start: string })[]; recent_audit: AuditEntry[]
+}
+export interface SystemInfo {
+  version: string; commit?: string; go_version: string; database_engine: string; started_at: string; uptime_seconds: number
+}
+export interface LiveEvent {
+  id: string; time: string; type: string; action: string; severity: string; category?: string
+  actor?: string; subject?: string; data?: Record<string, unknown>
+}

@@ -1,0 +1,45 @@
+import { createRouter, createWebHistory, type RouteLocationNormalized } from 'vue-router'
+import { session, loadSession, can } from './session'
+import type { Role } from './api'
+
+declare module 'vue-router' {
+  interface RouteMeta { public?: boolean; role?: Role; title?: string; bare?: boolean }
+}
+
+export const router = createRouter({
+  history: createWebHistory(),
+  routes: [
+    { path: '/login', name: 'login', component: () => import('./pages/LoginPage.vue'), meta: { public: true, bare: true, title: 'Sign in' } },
+    { path: '/change-password', name: 'change-password', component: () => import('./pages/ChangePasswordPage.vue'), meta: { title: 'Change password' } },
+    { path: '/', name: 'dashboard', component: () => import('./pages/DashboardPage.vue'), meta: { role: 'viewer', title: 'Dashboard' } },
+    { path: '/access/users', name: 'users', component: () => import('./pages/UsersPage.vue'), meta: { role: 'admin', title: 'Users' } },
+    { path: '/access/tokens', name: 'tokens', component: () => import('./pages/TokensPage.vue'), meta: { role: 'viewer', title: 'API tokens' } },
+    { path: '/audit', name: 'audit', component: () => import('./pages/AuditPage.vue'), meta: { role: 'viewer', title: 'Audit log' } },
+    { path: '/settings', name: 'settings', component: () => import('./pages/SettingsPage.vue'), meta: { role: 'viewer', title: 'Settings' } },
+    { path: '/about', name: 'about', component: () => import('./pages/AboutPage.vue'), meta: { role: 'viewer', title: 'About' } },
+    { path: '/forbidden', name: 'forbidden', component: () => import('./pages/ForbiddenPage.vue'), meta: { title: 'Not allowed' } },
+    { path: '/:rest(.*)*', name: 'not-found', component: () => import('./pages/NotFoundPage.vue'), meta: { title: 'Not found' } },
+  ],
+})
+
+router.beforeEach(async (to: RouteLocationNormalized) => {
+  if (!session.loaded) await loadSession()
+  const me = session.me
+  if (to.meta.public) {
+    return me ? { path: '/' } : true
+  }
+  if (!me) {
+    return { name: 'login', query: to.fullPath !== '/' ? { next: to.fullPath } : {} }
+  }
+  if (me.user.must_change_password && to.name !== 'change-password') {
+    return { name: 'change-password' }
+  }
+  if (to.meta.role && !can(to.meta.role)) {
+    return { name: 'forbidden', query: { from: to.fullPath } }
+  }
+  return true
+})
+
+router.afterEach((to) => {
+  document.title = (to.meta.title ? to.meta.title + ' · ' : '') + 'Bulwark'
+})
