@@ -150,6 +150,9 @@ func basedOn(password, username string) bool {
 	return rest != strings.ToLower(password) && utf8.RuneCountInString(rest) < 8
 }
 
+// ContainsControl reports invalid UTF-8 or any control character in s.
+func ContainsControl(s string) bool { return hasControl(s) }
+
 // hasControl reports invalid UTF-8 or any control character.
 func hasControl(s string) bool {
 	if !utf8.ValidString(s) {

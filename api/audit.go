@@ -66,6 +66,11 @@ func (s *Server) auditRoutes() {
 		OperationID: "audit.list", Method: http.MethodGet, Path: "/audit", Tags: tags, Summary: "List audit entries",
 		Description: "Newest first, filtered and paginated.",
 	}, viewer, func(ctx context.Context, _ *auth.Principal, in *auditListInput) (*auditListOutput, error) {
+		for _, f := range []struct{ name, v string }{{"actor", in.Actor}, {"action", in.Action}, {"resource_type", in.ResourceType}, {"resource_id", in.ResourceID}, {"q", in.Q}} {
+			if bulwark.ContainsControl(f.v) {
+				return nil, bulwark.ValidationError([]bulwark.FieldError{{Field: f.name, Message: "must not contain control characters"}})
+			}
+		}
 		if !in.Since.IsZero() && !in.Until.IsZero() && !in.Until.After(in.Since) {
 			return nil, bulwark.ValidationError([]bulwark.FieldError{{Field: "until", Message: "must be after since"}})
 		}

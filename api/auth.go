@@ -75,7 +75,7 @@ type changePasswordInput struct {
 }
 
 func (s *Server) sessionCookies(token, csrf string, expires time.Time) []http.Cookie {
-	maxAge := int(time.Until(expires).Seconds())
+	maxAge := int(expires.Sub(s.o.Auth.Now()).Seconds())
 	return []http.Cookie{
 		{Name: SessionCookie, Value: token, Path: "/", MaxAge: maxAge, HttpOnly: true, Secure: s.o.SecureCookies, SameSite: http.SameSiteStrictMode},
 		{Name: CSRFCookie, Value: csrf, Path: "/", MaxAge: maxAge, HttpOnly: false, Secure: s.o.SecureCookies, SameSite: http.SameSiteStrictMode},
@@ -112,6 +112,12 @@ func (s *Server) authRoutes() {
 		m := metaFrom(ctx)
 		pol := s.Settings(ctx)
 		name := bulwark.NormalizeUsername(in.Body.Username)
+		if bulwark.ContainsControl(name) {
+			// No account has such a name; refusing it here keeps it out of
+			// the database and keeps the audit log from showing a cleaned-up
+			// name that was never typed.
+			return nil, bulwark.ValidationError([]bulwark.FieldError{{Field: "username", Message: "must not contain control characters"}})
+		}
 		u, token, sess, err := s.o.Auth.Login(ctx, name, in.Body.Password, m.IP, m.UserAgent, auth.Policy{
 			MaxFailures: pol.LoginMaxFailures, Lockout: time.Duration(pol.LoginLockoutMins) * time.Minute,
 		})

@@ -113,6 +113,10 @@ func newHumaError(status int, msg string, errs ...error) huma.StatusError {
 			field := strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(dd.Location, "body."), "query."), "path.")
 			if field == "body" {
 				field = ""
+				// huma reports a missing property at the body; name the field.
+				if name, ok := strings.CutPrefix(dd.Message, "expected required property "); ok {
+					field, _, _ = strings.Cut(name, " ")
+				}
 			}
 			body.Err.Details = append(body.Err.Details, ErrorDetail{Field: field, Location: dd.Location, Message: dd.Message})
 		} else if status < 500 {

@@ -29,6 +29,7 @@ type Store interface {
 	bulwark.TokenStore
 	bulwark.AuditStore
 	bulwark.SettingStore
+	DeleteUserSessions(ctx context.Context, userID int64, keepID string) error
 	Ready(ctx context.Context) error
 }
 
@@ -76,7 +77,6 @@ type Options struct {
 	Log            *slog.Logger
 	Info           Info
 	SecureCookies  bool
-	SessionMaxAge  time.Duration
 	TrustedProxies []netip.Prefix
 	MaxBodyBytes   int64
 	// Dashboard aggregates events for GET /dashboard; when nil, Store is
@@ -383,23 +383,21 @@ func register[I, O any](s *Server, op huma.Operation, acc access, h func(ctx con
 		}
 	}
 	op.MaxBodyBytes = s.o.MaxBodyBytes
+	// Access is checked in an operation middleware, which runs before huma
+	// reads and validates the body: an anonymous or under-privileged caller
+	// learns nothing from validation errors and a refused change is audited
+	// whatever it sent.
+	if acc != public {
+		op.Middlewares = append(op.Middlewares, func(hctx huma.Context, next func(huma.Context)) {
+			if err := s.checkAccess(hctx.Context(), op, acc); err != nil {
+				writeHumaError(hctx, err)
+				return
+			}
+			next(hctx)
+		})
+	}
 	huma.Register(s.api, op, func(ctx context.Context, in *I) (*O, error) {
-		p := principalFrom(ctx)
-		if acc != public {
-			if p == nil {
-				return nil, toAPIError(&bulwark.Error{Code: bulwark.CodeUnauthenticated, Message: "not signed in: log in or send an API token"})
-			}
-			if acc != authenticated && p.User.MustChangePassword {
-				return nil, toAPIError(&bulwark.Error{Code: bulwark.CodePasswordChangeRequired, Message: "you must change your password first (POST /api/v1/auth/password)"})
-			}
-			if acc != authenticated && !p.Allows(acc.role()) {
-				if op.Method != http.MethodGet {
-					s.audit(ctx, p.User.Username, p.User.ID, op.OperationID, "", "", bulwark.ResultDenied, map[string]any{"required_role": acc.role()})
-				}
-				return nil, toAPIError(&bulwark.Error{Code: bulwark.CodeForbidden, Message: "your role (" + string(p.User.Role) + ") may not do this; it needs " + string(acc.role())})
-			}
-		}
-		out, err := h(ctx, p, in)
+		out, err := h(ctx, principalFrom(ctx), in)
 		if err != nil {
 			if bulwark.ErrorCodeOf(err) == bulwark.CodeInternal {
 				s.o.Log.Error("request failed", "operation", op.OperationID, "err", err)
@@ -408,6 +406,55 @@ func register[I, O any](s *Server, op huma.Operation, acc access, h func(ctx con
 		}
 		return out, nil
 	})
+}
+
+// checkAccess decides whether the caller may run op.
+func (s *Server) checkAccess(ctx context.Context, op huma.Operation, acc access) error {
+	p := principalFrom(ctx)
+	if p == nil {
+		return &bulwark.Error{Code: bulwark.CodeUnauthenticated, Message: "not signed in: log in or send an API token"}
+	}
+	if acc == authenticated {
+		return nil
+	}
+	if p.User.MustChangePassword {
+		return &bulwark.Error{Code: bulwark.CodePasswordChangeRequired, Message: "you must change your password first (POST /api/v1/auth/password)"}
+	}
+	if !p.Allows(acc.role()) {
+		if op.Method != http.MethodGet {
+			s.audit(ctx, p.User.Username, p.User.ID, auditAction(op.OperationID), "", "", bulwark.ResultDenied,
+				map[string]any{"required_role": acc.role(), "operation": op.OperationID})
+		}
+		return &bulwark.Error{Code: bulwark.CodeForbidden, Message: "your role (" + string(p.User.Role) + ") may not do this; it needs " + string(acc.role())}
+	}
+	return nil
+}
+
+// auditAction names an operation the way successful actions are audited
+// (users.create → user.create), so one filter finds both.
+func auditAction(operationID string) string {
+	group, verb, _ := strings.Cut(operationID, ".")
+	switch group {
+	case "users":
+		group = "user"
+	case "tokens":
+		group = "token"
+	}
+	return group + "." + verb
+}
+
+// writeHumaError writes err as the error body from an operation middleware.
+func writeHumaError(hctx huma.Context, err error) {
+	body, ok := toAPIError(err).(*ErrorBody)
+	if !ok {
+		body = &ErrorBody{status: http.StatusInternalServerError, Err: ErrorInfo{Code: string(bulwark.CodeInternal), Message: "internal error"}}
+	}
+	if body.status == http.StatusUnauthorized {
+		hctx.SetHeader("WWW-Authenticate", `Bearer realm="bulwark"`)
+	}
+	hctx.SetHeader("Content-Type", "application/json")
+	hctx.SetStatus(body.status)
+	_ = json.NewEncoder(hctx.BodyWriter()).Encode(body)
 }
 
 // audit records an entry and its event. The action already happened, so a

@@ -206,6 +206,12 @@ func (s *Server) userRoutes() {
 			if err := s.o.Store.UpdateUser(ctx, u); err != nil {
 				return nil, err
 			}
+			if b.Disabled != nil && *b.Disabled {
+				// Sessions end now, so re-enabling later does not revive them.
+				if err := s.o.Store.DeleteUserSessions(ctx, u.ID, ""); err != nil {
+					return nil, err
+				}
+			}
 			s.audit(ctx, p.User.Username, p.User.ID, "user.update", "user", idString(u.ID), bulwark.ResultSuccess,
 				map[string]any{"username": u.Username, "changes": changed})
 		}

@@ -88,8 +88,8 @@ func serve(ctx context.Context, cmd *cobra.Command, console io.Writer, ready cha
 
 	apiSrv := api.New(api.Options{
 		Store: db, Auth: authSvc, Events: bus, Metrics: apiMetrics{metrics}, Log: log,
-		Info:          api.Info{Version: ver, Commit: commit, Engine: db.Engine(), StartedAt: started},
-		SecureCookies: cfg.SecureCookies(), SessionMaxAge: cfg.SessionMaxAge,
+		Info:           api.Info{Version: ver, Commit: commit, Engine: db.Engine(), StartedAt: started},
+		SecureCookies:  cfg.SecureCookies(),
 		TrustedProxies: cfg.TrustedProxies, MaxBodyBytes: cfg.MaxBodyBytes,
 		Dashboard: db, Live: bus,
 	})

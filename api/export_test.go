@@ -1,0 +1,4 @@
+package api
+
+// AuditAction is exported for the external tests.
+var AuditAction = auditAction

@@ -1,0 +1,302 @@
+package api_test
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/api"
+	"github.com/danielgtaylor/huma/v2"
+)
+
+// access is who may call an operation, as the tests expect it.
+type access int
+
+const (
+	public        access = iota // anyone
+	authenticated               // any signed-in user, even one who must change the password
+	viewerUp                    // viewer, operator, admin
+	operatorUp                  // operator, admin
+	adminOnly                   // admin
+)
+
+func (a access) allows(r bulwark.Role) bool {
+	switch a {
+	case public, authenticated, viewerUp:
+		return true
+	case operatorUp:
+		return r == bulwark.RoleOperator || r == bulwark.RoleAdmin
+	}
+	return r == bulwark.RoleAdmin
+}
+
+// opSpec describes how to call one operation harmlessly and what an allowed caller gets.
+type opSpec struct {
+	access access
+	id     func(f *fixture, caller *bulwark.User) int64 // fills {id}
+	body   func(f *fixture) any
+	ok     int // status for an allowed caller with a session
+	okTok  int // … with a bearer token (0: same as ok)
+}
+
+// opSpecs has a row for EVERY operation the server registers: the matrix
+// test fails when an operation has no row, so a new endpoint cannot ship
+// without its role check being decided and tested.
+var opSpecs = map[string]opSpec{
+	"auth.login": {access: public, ok: 200,
+		body: func(f *fixture) any { return loginBody("admin", adminPassword) }},
+	"auth.logout": {access: authenticated, ok: 204, okTok: 400},
+	"auth.me":     {access: authenticated, ok: 200},
+	"auth.change_password": {access: authenticated, ok: 422, okTok: 403,
+		body: func(*fixture) any {
+			return map[string]string{"current_password": "not-the-current-password", "new_password": "A-fresh-passphrase-2931"}
+		}},
+	"users.list": {access: adminOnly, ok: 200},
+	"users.create": {access: adminOnly, ok: 201,
+		body: func(f *fixture) any {
+			return map[string]any{"username": fmt.Sprintf("matrix%d", f.next()), "role": "viewer"}
+		}},
+	"users.get": {access: viewerUp, ok: 200, id: ownID},
+	"users.update": {access: adminOnly, ok: 200, id: ownID,
+		body: func(*fixture) any { return map[string]any{"display_name": "Matrix"} }},
+	"users.delete":         {access: adminOnly, ok: 404, id: missingID},
+	"users.reset_password": {access: adminOnly, ok: 404, id: missingID, body: func(*fixture) any { return map[string]any{} }},
+	"tokens.list":          {access: viewerUp, ok: 200},
+	"tokens.create": {access: operatorUp, ok: 201,
+		body: func(*fixture) any { return map[string]any{"name": "matrix", "expires_in_days": 1} }},
+	"tokens.revoke":   {access: operatorUp, ok: 404, id: missingID},
+	"audit.list":      {access: viewerUp, ok: 200},
+	"audit.get":       {access: viewerUp, ok: 200, id: func(f *fixture, _ *bulwark.User) int64 { return f.auditID }},
+	"settings.get":    {access: viewerUp, ok: 200},
+	"settings.update": {access: adminOnly, ok: 200, body: func(*fixture) any { return map[string]any{"organization_name": "Matrix Org"} }},
+	"system.health":   {access: public, ok: 200},
+	"system.info":     {access: viewerUp, ok: 200},
+	"dashboard.get":   {access: viewerUp, ok: 200},
+}
+
+func ownID(f *fixture, caller *bulwark.User) int64 {
+	if caller == nil {
+		return f.adminUser.ID
+	}
+	return caller.ID
+}
+
+func missingID(*fixture, *bulwark.User) int64 { return 987654 }
+
+// fixture is an env with one user per role.
+type fixture struct {
+	*env
+	users   map[bulwark.Role]*bulwark.User
+	auditID int64
+}
+
+func newFixture(t testing.TB, opts ...option) *fixture {
+	e := newTestServer(t, opts...)
+	f := &fixture{env: e, users: map[bulwark.Role]*bulwark.User{
+		bulwark.RoleAdmin:    e.adminUser,
+		bulwark.RoleOperator: e.createUser("otto", bulwark.RoleOperator),
+		bulwark.RoleViewer:   e.createUser("vera", bulwark.RoleViewer),
+	}}
+	f.auditID = e.auditMark() // the admin's login
+	return f
+}
+
+// operation is one registered operation as the OpenAPI document lists it.
+type operation struct {
+	ID, Method, Path string
+	Op               *huma.Operation
+}
+
+func operations(srv *api.Server) []operation {
+	var out []operation
+	for path, item := range srv.OpenAPI().Paths {
+		for method, op := range map[string]*huma.Operation{
+			http.MethodGet: item.Get, http.MethodPost: item.Post, http.MethodPut: item.Put, http.MethodPatch: item.Patch,
+			http.MethodDelete: item.Delete, http.MethodHead: item.Head, http.MethodOptions: item.Options, http.MethodTrace: item.Trace,
+		} {
+			if op != nil {
+				out = append(out, operation{ID: op.OperationID, Method: method, Path: path, Op: op})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b operation) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// call invokes op as caller (nil: anonymous) through c.
+func (f *fixture) call(c *client, op operation, caller *bulwark.User) *response {
+	c.t.Helper()
+	spec := opSpecs[op.ID]
+	path := op.Path
+	if spec.id != nil {
+		path = strings.ReplaceAll(path, "{id}", fmt.Sprint(spec.id(f, caller)))
+	}
+	var body any
+	if spec.body != nil {
+		body = spec.body(f)
+	}
+	return c.do(op.Method, path, body)
+}
+
+func TestRoleMatrix(t *testing.T) {
+	f := newFixture(t)
+	ops := operations(f.srv)
+	if len(ops) < len(opSpecs) {
+		t.Errorf("OpenAPI lists %d operations, the matrix has %d rows", len(ops), len(opSpecs))
+	}
+	listed := map[string]bool{}
+	for _, op := range ops {
+		listed[op.ID] = true
+	}
+	for id := range opSpecs {
+		if !listed[id] {
+			t.Errorf("matrix row %s names no registered operation", id)
+		}
+	}
+	tokens, sessions := map[bulwark.Role]*client{}, map[bulwark.Role]*client{}
+	for role, u := range f.users {
+		tokens[role] = f.tokenClient(u)
+		sessions[role] = f.loginAs(u)
+	}
+
+	for _, op := range ops {
+		spec, ok := opSpecs[op.ID]
+		if !ok {
+			t.Errorf("operation %s (%s %s) has no row in the role matrix: add one to opSpecs", op.ID, op.Method, op.Path)
+			continue
+		}
+		t.Run(op.ID, func(t *testing.T) {
+			// Anonymous.
+			r := f.call(f.anon().on(t), op, nil)
+			if spec.access == public {
+				r.want(t, spec.ok)
+			} else {
+				r.wantErr(t, 401, "unauthenticated")
+			}
+			for _, role := range bulwark.Roles {
+				u := f.users[role]
+				for _, viaToken := range []bool{false, true} {
+					var c *client
+					if viaToken {
+						c = tokens[role].on(t)
+					} else {
+						c = sessions[role].on(t)
+					}
+					mark := f.auditMark()
+					r := f.call(c, op, u)
+					if !viaToken && (op.ID == "auth.logout" || op.ID == "auth.login") {
+						sessions[role] = f.loginAs(u) // the cell ended or replaced the session
+					}
+					want := spec.ok
+					if viaToken && spec.okTok != 0 {
+						want = spec.okTok
+					}
+					if !spec.access.allows(role) {
+						r.wantErr(t, 403, "forbidden")
+						if op.Method != http.MethodGet {
+							rows := f.auditAfter(mark)
+							if len(rows) != 1 || rows[0].Result != bulwark.ResultDenied || rows[0].Actor != u.Username ||
+								rows[0].ActorID != u.ID || rows[0].Action != api.AuditAction(op.ID) {
+								t.Errorf("%s as %s (token=%v): want one denied audit row, got %+v", op.ID, role, viaToken, rows)
+							}
+						}
+						continue
+					}
+					if r.Status != want {
+						t.Errorf("%s as %s (token=%v): status %d, want %d; body %s", op.ID, role, viaToken, r.Status, want, r.Raw)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestViewerCannotChangeAnything derives the rule from the OpenAPI document
+// alone, so a mistake in opSpecs cannot hide a writable endpoint.
+func TestViewerCannotChangeAnything(t *testing.T) {
+	f := newFixture(t)
+	viewer := f.users[bulwark.RoleViewer]
+	selfService := []string{"auth.login", "auth.logout", "auth.change_password"}
+	tok := f.tokenClient(viewer)
+	sess := f.loginAs(viewer)
+	for _, op := range operations(f.srv) {
+		if op.Method == http.MethodGet || slices.Contains(selfService, op.ID) {
+			continue
+		}
+		if _, ok := opSpecs[op.ID]; !ok {
+			t.Errorf("operation %s has no row in opSpecs", op.ID)
+			continue
+		}
+		for _, c := range []*client{sess, tok} {
+			before := f.auditMark()
+			f.call(c, op, viewer).wantErr(t, 403, "forbidden")
+			rows := f.auditAfter(before)
+			if len(rows) != 1 || rows[0].Result != "denied" || rows[0].Actor != "vera" || rows[0].Action != api.AuditAction(op.ID) ||
+				rows[0].SourceIP != "127.0.0.1" || rows[0].UserAgent != testUA {
+				t.Errorf("%s: denied call must write one audit row with result denied, got %+v", op.ID, rows)
+			}
+		}
+	}
+	// Nothing changed: no users, tokens or settings were written by the viewer.
+	us, _ := f.db.ListUsers(t.Context())
+	if len(us) != 3 {
+		t.Errorf("users: %d, want 3", len(us))
+	}
+	raw, _ := f.db.GetSettings(t.Context())
+	if len(raw) != 0 {
+		t.Errorf("settings were written: %v", raw)
+	}
+	toks, _ := f.db.ListAPITokens(t.Context(), viewer.ID)
+	if len(toks) != 1 { // the one the test issued
+		t.Errorf("viewer tokens: %d, want 1", len(toks))
+	}
+}
+
+// TestOperatorLimits covers the checks made inside handlers rather than by role level.
+func TestOperatorLimits(t *testing.T) {
+	f := newFixture(t)
+	op := f.loginAs(f.users[bulwark.RoleOperator])
+	// Reading another user is for admins only; reading oneself is fine.
+	op.do("GET", idPath("/users/%d", f.adminUser.ID), nil).wantErr(t, 403, "forbidden")
+	op.do("GET", idPath("/users/%d", f.users[bulwark.RoleOperator].ID), nil).want(t, 200)
+	f.loginAs(f.users[bulwark.RoleViewer]).do("GET", idPath("/users/%d", f.adminUser.ID), nil).wantErr(t, 403, "forbidden")
+	// Listing every user's tokens is for admins only.
+	op.do("GET", "/tokens?all=true", nil).wantErr(t, 403, "forbidden")
+	f.loginAs(f.users[bulwark.RoleViewer]).do("GET", "/tokens?all=true", nil).wantErr(t, 403, "forbidden")
+	f.admin.do("GET", "/tokens?all=true", nil).want(t, 200)
+}
+
+// TestAuthBeforeValidation: who may call is decided before the input is
+// looked at. An anonymous caller gets 401 and a viewer 403 (audited as
+// denied) even when the body or path is invalid; otherwise a viewer's
+// attempted change escapes the audit log and anonymous callers probe the
+// input rules of protected operations.
+func TestAuthBeforeValidation(t *testing.T) {
+	f := newFixture(t)
+	vera := f.loginAs(f.users[bulwark.RoleViewer])
+	for _, tc := range []struct{ method, path, body string }{
+		{"POST", "/users", `{"username":"x","role":"nope","extra":1}`},
+		{"PATCH", "/settings", `{"session_idle_minutes":"never"}`},
+		{"POST", "/tokens", `{"name":""}`},
+		{"DELETE", "/users/0", ``},
+		{"POST", "/users", `{"username":`},
+	} {
+		var body any
+		if tc.body != "" {
+			body = raw(tc.body)
+		}
+		if r := f.anon().do(tc.method, tc.path, body); r.Status != 401 {
+			t.Errorf("anonymous %s %s %s: status %d, want 401: %s", tc.method, tc.path, tc.body, r.Status, r.Raw)
+		}
+		mark := f.auditMark()
+		if r := vera.do(tc.method, tc.path, body); r.Status != 403 {
+			t.Errorf("viewer %s %s %s: status %d, want 403: %s", tc.method, tc.path, tc.body, r.Status, r.Raw)
+		}
+		if rows := f.auditAfter(mark); len(rows) != 1 || rows[0].Result != bulwark.ResultDenied {
+			t.Errorf("viewer %s %s %s: want one denied audit row, got %+v", tc.method, tc.path, tc.body, rows)
+		}
+	}
+}
