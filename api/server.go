@@ -445,8 +445,8 @@ func auditAction(operationID string) string {
 
 // writeHumaError writes err as the error body from an operation middleware.
 func writeHumaError(hctx huma.Context, err error) {
-	body, ok := toAPIError(err).(*ErrorBody)
-	if !ok {
+	var body *ErrorBody
+	if !errors.As(toAPIError(err), &body) {
 		body = &ErrorBody{status: http.StatusInternalServerError, Err: ErrorInfo{Code: string(bulwark.CodeInternal), Message: "internal error"}}
 	}
 	if body.status == http.StatusUnauthorized {
