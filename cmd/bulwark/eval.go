@@ -51,7 +51,7 @@ func readCorpus(path string) ([]corpusRecord, error) {
 		}
 		var r corpusRecord
 		if err := json.Unmarshal(b, &r); err != nil {
-			return nil, fmt.Errorf("%s:%d: %v", path, line, err)
+			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
 		}
 		if r.Label != "attack" && r.Label != "benign" {
 			return nil, fmt.Errorf("%s:%d: label must be attack or benign, got %q", path, line, r.Label)
@@ -305,7 +305,13 @@ personal data, which redact rules rightly mask).`,
 			if len(pols) == 0 {
 				pols = evalDefaultPolicies
 			}
-			eng, err := buildEngine(pols, detect.Options{}, !noML)
+			// The learned detector is the embedded model, passed directly so
+			// that eval does not depend on how scan is wired.
+			var opts detect.Options
+			if !noML {
+				opts.Classifier = classifier.Default()
+			}
+			eng, err := buildEngine(pols, opts, false)
 			if err != nil {
 				return err
 			}

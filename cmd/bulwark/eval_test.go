@@ -95,17 +95,17 @@ func TestEvalRejectsBadInput(t *testing.T) {
 // docs/detection.md); a regression below them fails. Minimum TPR for
 // attack categories, maximum FPR for benign ones.
 var evalTargets = map[string]float64{
-	"sql_injection":        0.97,
-	"command_injection":    0.88,
-	"path_traversal":       0.93,
-	"secret":               0.97,
+	"sql_injection":        0.99,
+	"command_injection":    0.95,
+	"path_traversal":       0.96,
+	"secret":               0.98,
 	"pii":                  0.55,
-	"prompt_injection":     0.89,
-	"jailbreak":            0.95,
-	"prompt_extraction":    0.89,
-	"benign_code":          0.06,
-	"benign_general":       0.015,
-	"benign_trigger_words": 0.015,
+	"prompt_injection":     0.90,
+	"jailbreak":            0.97,
+	"prompt_extraction":    0.92,
+	"benign_code":          0.055,
+	"benign_general":       0.01,
+	"benign_trigger_words": 0.01,
 }
 
 func TestEvalTuningCorpusTargets(t *testing.T) {
@@ -113,8 +113,8 @@ func TestEvalTuningCorpusTargets(t *testing.T) {
 	if _, err := os.Stat(corpus); err != nil {
 		t.Skipf("tuning corpus not available: %v", err)
 	}
-	if testing.Short() {
-		t.Skip("slow: scans the whole tuning corpus")
+	if testing.Short() || raceEnabled {
+		t.Skip("slow: scans the whole tuning corpus (skipped with -short and under -race)")
 	}
 	var rep evalReport
 	if err := json.Unmarshal([]byte(runEvalCmd(t, "--corpus", corpus, "--format", "json")), &rep); err != nil {

@@ -5,15 +5,9 @@ import (
 	"io"
 	"os"
 
-	"github.com/bulwarkhq/bulwark/detect"
 	"github.com/bulwarkhq/bulwark/detect/classifier"
 	"github.com/spf13/cobra"
 )
-
-// The learned detector behind rule ML-PI-001 is the embedded model.
-func init() {
-	newClassifier = func() detect.Classifier { return classifier.Default() }
-}
 
 // classifierCategories are the attack categories the learned detector is
 // trained on; every other attack category is left out of its training set.
