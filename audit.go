@@ -34,9 +34,14 @@ type AuditFilter struct {
 	Since        time.Time
 	Until        time.Time
 	Query        string // substring of actor, action, resource id, source IP or details
+	Sort         string // one of AuditSorts; "" means newest first
 	Limit        int
 	Offset       int
 }
+
+// AuditSorts are the orders an audit listing can have: a column name for
+// ascending, with a leading "-" for descending. Ties go newest first.
+var AuditSorts = []string{"-time", "time", "actor", "-actor", "action", "-action", "result", "-result"}
 
 // Page is one page of a listing with the total number of matches.
 type Page[T any] struct {

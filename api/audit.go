@@ -39,6 +39,7 @@ type auditListInput struct {
 	Since        time.Time `query:"since" doc:"Only entries at or after this time (RFC 3339)"`
 	Until        time.Time `query:"until" doc:"Only entries before this time (RFC 3339)"`
 	Q            string    `query:"q" maxLength:"200" doc:"Free text over actor, action, resource id, source IP and details"`
+	Sort         string    `query:"sort" enum:"-time,time,actor,-actor,action,-action,result,-result," doc:"Order: a column for ascending, -column for descending; default -time (newest first)"`
 	Limit        int       `query:"limit" minimum:"1" maximum:"500" default:"50"`
 	Offset       int       `query:"offset" minimum:"0" maximum:"1000000" default:"0"`
 }
@@ -76,7 +77,7 @@ func (s *Server) auditRoutes() {
 		}
 		page, err := s.o.Store.ListAudit(ctx, bulwark.AuditFilter{
 			Actor: in.Actor, Action: in.Action, ResourceType: in.ResourceType, ResourceID: in.ResourceID, Result: in.Result,
-			Since: in.Since, Until: in.Until, Query: in.Q, Limit: in.Limit, Offset: in.Offset,
+			Since: in.Since, Until: in.Until, Query: in.Q, Sort: in.Sort, Limit: in.Limit, Offset: in.Offset,
 		})
 		if err != nil {
 			return nil, err

@@ -297,6 +297,11 @@ func testAuditFilters(t *testing.T, f *fixture) {
 	if r.num("limit") != 50 || r.num("offset") != 0 {
 		t.Errorf("defaults: %s", r.Raw)
 	}
+	// Sorted on the server: oldest first is the reverse of the default order.
+	asc := adm.do("GET", "/audit?sort=time&limit=500", nil).want(t, 200)
+	if n := len(asc.list("items")); n == 0 || asc.num("items", 0, "id") != oldestID(all) {
+		t.Errorf("sort=time: %d items, first id %d, want %d", n, asc.num("items", 0, "id"), oldestID(all))
+	}
 	one := adm.do("GET", idPath("/audit/%d", all[0].ID), nil).want(t, 200)
 	if one.num("id") != all[0].ID || one.str("action") != all[0].Action || one.str("user_agent") != testUA {
 		t.Errorf("get: %s", one.Raw)
@@ -322,6 +327,8 @@ func testAuditErrors(t *testing.T, f *fixture) {
 		{"until=2026-13-01T00:00:00Z", "until"},
 		{"actor=" + strings.Repeat("a", 65), "actor"},
 		{"q=" + strings.Repeat("q", 201), "q"},
+		{"sort=id", "sort"},
+		{"sort=time%3B+DROP+TABLE+users", "sort"},
 	} {
 		r := f.admin.do("GET", "/audit?"+tc.q, nil)
 		if r.Status != 422 || r.code() != "validation_failed" || !containsStr(r.fields(), tc.field) {
@@ -331,4 +338,12 @@ func testAuditErrors(t *testing.T, f *fixture) {
 	f.admin.do("GET", "/audit/987654", nil).wantErr(t, 404, "not_found")
 	f.admin.do("GET", "/audit/0", nil).wantErr(t, 422, "validation_failed")
 	f.admin.do("GET", "/audit/x", nil).wantErr(t, 422, "validation_failed")
+}
+
+func oldestID(es []bulwark.AuditEntry) int64 {
+	id := es[0].ID
+	for _, e := range es {
+		id = min(id, e.ID)
+	}
+	return id
 }

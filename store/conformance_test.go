@@ -622,6 +622,27 @@ func testAuditPagination(t *testing.T, db *store.DB) {
 	if p.Items[0].Action != "test.a59" || p.Items[1].Action != "test.a58" || p.Items[49].Action != "test.a10" {
 		t.Fatalf("order: %s %s … %s", p.Items[0].Action, p.Items[1].Action, p.Items[49].Action)
 	}
+	// Sorting: oldest first, and by a column with newest-first ties.
+	p, err = db.ListAudit(ctx, bulwark.AuditFilter{Sort: "time", Limit: 3})
+	mustNil(t, err)
+	if p.Items[0].Action != "test.a00" || p.Items[2].Action != "test.a02" || p.Total != n {
+		t.Fatalf("sort time: %s %s", p.Items[0].Action, p.Items[2].Action)
+	}
+	p, err = db.ListAudit(ctx, bulwark.AuditFilter{Sort: "-action", Limit: 2})
+	mustNil(t, err)
+	if p.Items[0].Action != "test.a59" || p.Items[1].Action != "test.a58" {
+		t.Fatalf("sort -action: %s %s", p.Items[0].Action, p.Items[1].Action)
+	}
+	p, err = db.ListAudit(ctx, bulwark.AuditFilter{Sort: "action", Limit: 1})
+	mustNil(t, err)
+	if p.Items[0].Action != "test.a00" {
+		t.Fatalf("sort action: %s", p.Items[0].Action)
+	}
+	for _, bad := range []string{"id; DROP TABLE audit_log", "details", "-"} {
+		if _, err := db.ListAudit(ctx, bulwark.AuditFilter{Sort: bad}); bulwark.ErrorCodeOf(err) != bulwark.CodeInvalid {
+			t.Fatalf("sort %q: %v", bad, err)
+		}
+	}
 	p, err = db.ListAudit(ctx, bulwark.AuditFilter{Limit: 7, Offset: 56})
 	mustNil(t, err)
 	if len(p.Items) != 4 || p.Total != n || p.Items[3].Action != "test.a00" {

@@ -205,6 +205,18 @@ test('admin: first login, forced password change, users, tokens, live audit, log
   await page.waitForFunction(() => [...document.querySelectorAll('tr[data-action]')].every((r) => r.dataset.action.startsWith('auth.')))
   await shot(page, '09-audit-filtered')
 
+  // Server-side sort: oldest first, then back to newest first.
+  await page.click('button.th-sort[data-sort=time]')
+  await page.waitForURL(/sort=time/)
+  await page.waitForFunction(() => {
+    const times = [...document.querySelectorAll('tr[data-action] time, tr[data-action] td:first-child')].map((e) => e.getAttribute('datetime') || e.textContent)
+    return times.length > 1 && document.querySelector('th[aria-sort=ascending]') !== null
+  })
+  const firstAsc = await page.locator('tr[data-action]').first().getAttribute('data-action')
+  assert.equal(firstAsc, 'auth.login', 'oldest auth.* entry is the first login')
+  await page.click('button.th-sort[data-sort=time]')
+  await page.waitForFunction(() => document.querySelector('th[aria-sort=descending]') !== null)
+
   await page.click('nav >> text=Settings')
   await page.locator('#organization_name').waitFor()
   assert.equal(await page.inputValue('#organization_name'), 'E2E Security Team')
