@@ -31,6 +31,8 @@ func runConformance(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"Audit", testAudit},
 		{"AuditPagination", testAuditPagination},
 		{"Settings", testSettings},
+		{"Policies", testPolicies},
+		{"PolicyOptimisticUpdate", testPolicyOptimisticUpdate},
 		{"Events", testEvents},
 		{"RecordEventAtomic", testRecordEventAtomic},
 		{"Outbox", testOutbox},
@@ -1046,7 +1048,7 @@ func testReadyAndMigrations(t *testing.T, db *store.DB) {
 	mustNil(t, db.Ready(ctx))
 	st, err := db.MigrationStatus(ctx)
 	mustNil(t, err)
-	if len(st) == 0 || st[0].Version != 1 || st[0].Source != "00001_foundation.sql" {
+	if len(st) < 2 || st[0].Version != 1 || st[0].Source != "00001_foundation.sql" || st[1].Source != "00002_policies.sql" {
 		t.Fatalf("MigrationStatus = %+v", st)
 	}
 	for _, s := range st {
