@@ -12,13 +12,14 @@ import (
 
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/detect"
+	"github.com/bulwarkhq/bulwark/detect/classifier"
 	"github.com/spf13/cobra"
 )
 
-// newClassifier, when set (by the wiring of the learned detector), returns
-// the classifier behind rule ML-PI-001. Without it, ml in policies is
+// newClassifier returns the classifier behind rule ML-PI-001: the embedded
+// learned detector. When it is nil (tests may unset it), ml in policies is
 // inactive and scan says so.
-var newClassifier func() detect.Classifier
+var newClassifier = func() detect.Classifier { return classifier.Default() }
 
 // defaultPolicy is scanned with when no --policy is given.
 const defaultPolicy = "llm-standard-security"
