@@ -8,6 +8,7 @@ import (
 	"regexp/syntax"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/bulwarkhq/bulwark"
@@ -70,7 +71,11 @@ func (o *Options) defaults() {
 // keywords) used to find match positions once the set has hit.
 type compiledRule struct {
 	bulwark.Rule
-	res      []*regexp.Regexp
+	res []*regexp.Regexp
+	// fast holds, per pattern, the same expression compiled by RE2 on
+	// first hit: it finds positions with a DFA, where the stdlib NFA costs
+	// milliseconds on a long text for patterns with wide bounded gaps.
+	fast     []atomic.Pointer[re2.Regexp]
 	surfaces uint8 // bit per surface; 0 = all
 	protos   uint8
 	score    float64
@@ -176,6 +181,7 @@ func Compile(rs *RuleSet, opts Options) (*Engine, error) {
 				return nil, err
 			}
 		}
+		cr.fast = make([]atomic.Pointer[re2.Regexp], len(cr.res))
 		if r.ID == RuleML {
 			if !rs.ML.Enabled || opts.Classifier == nil {
 				continue
@@ -408,13 +414,33 @@ func (e *Engine) match(st *scanState, first int, n normalized, l layer, span fun
 		if !r.applies(l.proto, l.surface) || e.has(st, first, int(ref.rule), l.path) {
 			continue
 		}
-		loc := r.res[ref.re].FindStringIndex(n.text)
+		loc := r.locate(int(ref.re), n.text)
 		if loc == nil {
 			continue
 		}
 		s, end := span(loc[0], loc[1])
 		e.add(st, first, int(ref.rule), l, s, end, n.text[loc[0]:loc[1]], 0)
 	}
+}
+
+// locate finds the leftmost-first match of pattern i. It uses the RE2
+// compilation of the pattern (built once, on the pattern's first hit) and
+// falls back to the standard library if RE2 refuses the expression; both
+// implement the same leftmost-first semantics.
+func (r *compiledRule) locate(i int, text string) []int {
+	fast := r.fast[i].Load()
+	if fast == nil {
+		re, err := re2.Compile(r.res[i].String())
+		if err != nil {
+			return r.res[i].FindStringIndex(text)
+		}
+		if !r.fast[i].CompareAndSwap(nil, re) {
+			fast = r.fast[i].Load()
+		} else {
+			fast = re
+		}
+	}
+	return fast.FindStringIndex(text)
 }
 
 func (e *Engine) has(st *scanState, first, rule int, path string) bool {
