@@ -39,6 +39,16 @@ func readPassword(r io.Reader) (string, error) {
 	return pw, nil
 }
 
+// obtainPassword reads the password from stdin when asked to, or generates
+// one (which the caller prints once and must make the user change).
+func obtainPassword(cmd *cobra.Command, fromStdin bool) (pw string, generated bool, err error) {
+	if !fromStdin {
+		return api.GeneratePassword(), true, nil
+	}
+	pw, err = readPassword(cmd.InOrStdin())
+	return pw, false, err
+}
+
 // cliAudit records a CLI action in the audit log like an API action.
 func cliAudit(ctx context.Context, a *app, action, resID string, details map[string]any) error {
 	bus := events.New(a.store, a.log)
@@ -61,15 +71,11 @@ func newUserCreateCmd() *cobra.Command {
 			if err := u.Validate(); err != nil {
 				return &exitError{code: 2, err: err}
 			}
-			pw, generated := "", false
-			if pwStdin {
-				var err error
-				if pw, err = readPassword(cmd.InOrStdin()); err != nil {
-					return err
-				}
-			} else {
-				pw, generated, u.MustChangePassword = api.GeneratePassword(), true, true
+			pw, generated, err := obtainPassword(cmd, pwStdin)
+			if err != nil {
+				return err
 			}
+			u.MustChangePassword = u.MustChangePassword || generated
 			a, err := openApp(ctx, cmd, true)
 			if err != nil {
 				return err
@@ -112,15 +118,11 @@ func newUserSetPasswordCmd() *cobra.Command {
 		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			pw, generated := "", false
-			if pwStdin {
-				var err error
-				if pw, err = readPassword(cmd.InOrStdin()); err != nil {
-					return err
-				}
-			} else {
-				pw, generated, mustChange = api.GeneratePassword(), true, true
+			pw, generated, err := obtainPassword(cmd, pwStdin)
+			if err != nil {
+				return err
 			}
+			mustChange = mustChange || generated
 			a, err := openApp(ctx, cmd, true)
 			if err != nil {
 				return err
