@@ -21,6 +21,7 @@ import (
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/api"
 	"github.com/bulwarkhq/bulwark/auth"
+	"github.com/bulwarkhq/bulwark/detect/classifier"
 	"github.com/bulwarkhq/bulwark/events"
 	"github.com/bulwarkhq/bulwark/store"
 	"github.com/bulwarkhq/bulwark/store/storetest"
@@ -141,7 +142,7 @@ func newTestServer(t testing.TB, opts ...option) *env {
 		st = cfg.wrapStore(db)
 	}
 	o := api.Options{
-		Store: st, Auth: svc, Events: bus, Log: log,
+		Store: st, Auth: svc, Events: bus, Log: log, Policies: db, Classifier: classifier.Default(),
 		Info: api.Info{Version: "v0.0.0-test", Commit: "abc123", GoVersion: "go", Engine: db.Engine(), StartedAt: clk.Now()},
 	}
 	if cfg.apiOpts != nil {

@@ -37,6 +37,7 @@ func (a access) allows(r bulwark.Role) bool {
 type opSpec struct {
 	access access
 	id     func(f *fixture, caller *bulwark.User) int64 // fills {id}
+	name   string                                       // fills {name}
 	body   func(f *fixture) any
 	ok     int // status for an allowed caller with a session
 	okTok  int // … with a bearer token (0: same as ok)
@@ -75,6 +76,28 @@ var opSpecs = map[string]opSpec{
 	"system.health":   {access: public, ok: 200},
 	"system.info":     {access: viewerUp, ok: 200},
 	"dashboard.get":   {access: viewerUp, ok: 200},
+	"policies.list":   {access: viewerUp, ok: 200},
+	"policies.get":    {access: viewerUp, ok: 200, name: "llm-standard-security"},
+	"policies.create": {access: operatorUp, ok: 201,
+		body: func(f *fixture) any { return matrixPolicy(fmt.Sprintf("matrix-%d", f.next())) }},
+	"policies.update": {access: operatorUp, ok: 404, name: "no-such-policy",
+		body: func(*fixture) any { return matrixPolicy("no-such-policy") }},
+	"policies.delete": {access: operatorUp, ok: 404, name: "no-such-policy"},
+	"policies.clone": {access: operatorUp, ok: 201, name: "llm-monitoring-only",
+		body: func(f *fixture) any { return map[string]any{"name": fmt.Sprintf("matrix-clone-%d", f.next())} }},
+	"policies.validate": {access: viewerUp, ok: 200, body: func(*fixture) any { return matrixPolicy("matrix-validate") }},
+	"policies.test": {access: viewerUp, ok: 200,
+		body: func(*fixture) any {
+			return map[string]any{"policies": []string{"llm-standard-security"}, "text": "hello"}
+		}},
+}
+
+// readOnlyPosts are POST operations that change nothing (they take a body
+// to check or scan), so viewers may call them.
+var readOnlyPosts = []string{"policies.validate", "policies.test"}
+
+func matrixPolicy(name string) map[string]any {
+	return map[string]any{"name": name, "version": "1.0.0", "description": "role matrix", "extends": []string{"llm-monitoring-only"}}
 }
 
 func ownID(f *fixture, caller *bulwark.User) int64 {
@@ -134,6 +157,7 @@ func (f *fixture) call(c *client, op operation, caller *bulwark.User) *response 
 	if spec.id != nil {
 		path = strings.ReplaceAll(path, "{id}", fmt.Sprint(spec.id(f, caller)))
 	}
+	path = strings.ReplaceAll(path, "{name}", spec.name)
 	var body any
 	if spec.body != nil {
 		body = spec.body(f)
@@ -223,7 +247,7 @@ func TestViewerCannotChangeAnything(t *testing.T) {
 	tok := f.tokenClient(viewer)
 	sess := f.loginAs(viewer)
 	for _, op := range operations(f.srv) {
-		if op.Method == http.MethodGet || slices.Contains(selfService, op.ID) {
+		if op.Method == http.MethodGet || slices.Contains(selfService, op.ID) || slices.Contains(readOnlyPosts, op.ID) {
 			continue
 		}
 		if _, ok := opSpecs[op.ID]; !ok {

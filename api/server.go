@@ -19,6 +19,7 @@ import (
 
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/auth"
+	"github.com/bulwarkhq/bulwark/detect"
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 )
@@ -86,6 +87,11 @@ type Options struct {
 	Live LiveSource
 	// LiveHeartbeat is the interval of keep-alive comments on /live (default 15 s).
 	LiveHeartbeat time.Duration
+	// Policies keeps custom detection policies; when nil, Store is used if
+	// it implements bulwark.PolicyStore, else only built-ins are served.
+	Policies bulwark.PolicyStore
+	// Classifier is the learned detector for rule ML-PI-001 in policy tests.
+	Classifier detect.Classifier
 }
 
 // Server is the admin API.
@@ -100,6 +106,8 @@ type Server struct {
 
 	liveStop chan struct{}
 	liveOnce sync.Once
+
+	pol policyState
 }
 
 // Cookie names. The session cookie is HttpOnly; the CSRF cookie is readable
@@ -125,6 +133,9 @@ func New(o Options) *Server {
 	}
 	if o.Dashboard == nil {
 		o.Dashboard, _ = o.Store.(DashboardStore)
+	}
+	if o.Policies == nil {
+		o.Policies, _ = o.Store.(bulwark.PolicyStore)
 	}
 	s := &Server{o: o, mux: http.NewServeMux(), liveStop: make(chan struct{})}
 	s.api = humago.NewWithPrefix(s.mux, Prefix, humaConfig())
@@ -439,6 +450,8 @@ func auditAction(operationID string) string {
 		group = "user"
 	case "tokens":
 		group = "token"
+	case "policies":
+		group = "policy"
 	}
 	return group + "." + verb
 }
@@ -566,6 +579,7 @@ func (s *Server) routes() {
 	s.settingsRoutes()
 	s.systemRoutes()
 	s.dashboardRoutes()
+	s.policyRoutes()
 	// Server-sent events do not fit huma's request/response model: a plain
 	// handler behind the same authentication middleware.
 	s.mux.HandleFunc("GET "+Prefix+"/live", s.live)

@@ -19,6 +19,7 @@ import (
 	"github.com/bulwarkhq/bulwark/api"
 	"github.com/bulwarkhq/bulwark/auth"
 	"github.com/bulwarkhq/bulwark/config"
+	"github.com/bulwarkhq/bulwark/detect/classifier"
 	"github.com/bulwarkhq/bulwark/events"
 	"github.com/bulwarkhq/bulwark/store"
 	"github.com/bulwarkhq/bulwark/telemetry"
@@ -92,6 +93,7 @@ func serve(ctx context.Context, cmd *cobra.Command, console io.Writer, ready cha
 		SecureCookies:  cfg.SecureCookies(),
 		TrustedProxies: cfg.TrustedProxies, MaxBodyBytes: cfg.MaxBodyBytes,
 		Dashboard: db, Live: bus,
+		Policies: db, Classifier: classifier.Default(),
 	})
 	handler := rootHandler(apiSrv, db, metrics)
 	srv := &http.Server{
