@@ -166,8 +166,16 @@ type Rule struct {
 	Patterns    []string   `json:"patterns,omitempty"`
 	Keywords    []string   `json:"keywords,omitempty"`
 	Score       float64    `json:"score,omitempty"`
-	RedactLabel string     `json:"redact_label,omitempty"`
-	Examples    Examples   `json:"examples"`
+	// MinEntropy, when set, drops matches whose value (the capture group
+	// named "secret", else the whole match) has a lower Shannon entropy in
+	// bits per byte: documentation placeholders like xxxx or 1111 are not
+	// secrets.
+	MinEntropy float64 `json:"min_entropy,omitempty"`
+	// Allowlist patterns drop a match when one of them matches the line
+	// that contains it (placeholders, examples, public tokens).
+	Allowlist   []string `json:"allowlist,omitempty"`
+	RedactLabel string   `json:"redact_label,omitempty"`
+	Examples    Examples `json:"examples"`
 	// Disabled rules are kept in the policy but never run.
 	Disabled bool `json:"disabled,omitempty"`
 }
@@ -350,6 +358,20 @@ func (r *Rule) problems() []FieldError {
 	}
 	if r.Score < 0 || r.Score > 1 {
 		add("score", "must be between 0 and 1, got %v", r.Score)
+	}
+	if r.MinEntropy < 0 || r.MinEntropy > 8 {
+		add("min_entropy", "must be between 0 and 8 bits per byte, got %v", r.MinEntropy)
+	}
+	if len(r.Allowlist) > MaxRulePatterns {
+		add("allowlist", "at most %d patterns per rule, got %d", MaxRulePatterns, len(r.Allowlist))
+	}
+	for i, p := range r.Allowlist {
+		field := fmt.Sprintf("allowlist[%d]", i)
+		if p == "" || len(p) > MaxPatternLen {
+			add(field, "must be 1 to %d bytes", MaxPatternLen)
+		} else if _, err := regexp.Compile(p); err != nil {
+			add(field, "does not compile: %v", err)
+		}
 	}
 	if r.Action == ActionRedact && r.RedactLabel == "" {
 		add("redact_label", "is required for action redact")

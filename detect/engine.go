@@ -76,7 +76,8 @@ type compiledRule struct {
 	// first hit: it finds positions with a DFA, where the stdlib NFA costs
 	// milliseconds on a long text for patterns with wide bounded gaps.
 	fast     []atomic.Pointer[re2.Regexp]
-	surfaces uint8 // bit per surface; 0 = all
+	filter   *valueFilter // min_entropy and allowlist; nil when unset
+	surfaces uint8        // bit per surface; 0 = all
 	protos   uint8
 	score    float64
 }
@@ -182,6 +183,11 @@ func Compile(rs *RuleSet, opts Options) (*Engine, error) {
 			}
 		}
 		cr.fast = make([]atomic.Pointer[re2.Regexp], len(cr.res))
+		f, err := newValueFilter(r.MinEntropy, r.Allowlist, opts.MaxPatternInsts)
+		if err != nil {
+			return nil, fmt.Errorf("rule %s (policy %s) %w", r.ID, rs.Source[r.ID], err)
+		}
+		cr.filter = f
 		if r.ID == RuleML {
 			if !rs.ML.Enabled || opts.Classifier == nil {
 				continue
@@ -428,11 +434,47 @@ func (e *Engine) match(st *scanState, first int, n normalized, l layer, span fun
 // falls back to the standard library if RE2 refuses the expression; both
 // implement the same leftmost-first semantics.
 func (r *compiledRule) locate(i int, text string) []int {
+	if r.filter != nil {
+		if all := r.locateAll(i, text, 1); len(all) > 0 {
+			return all[0]
+		}
+		return nil
+	}
+	return r.re2(i).FindStringIndex(text)
+}
+
+// maxFilteredMatches bounds how many matches of a filtered rule are tried
+// before the rule is considered not to match.
+const maxFilteredMatches = 64
+
+// locateAll returns up to n matches of pattern i (n < 0: all, bounded by
+// maxFilteredMatches when the rule has a filter) that pass the rule's
+// filter, as [start, end] pairs.
+func (r *compiledRule) locateAll(i int, text string, n int) [][]int {
+	re := r.re2(i)
+	if r.filter == nil {
+		return re.FindAllStringIndex(text, n)
+	}
+	var out [][]int
+	for _, loc := range re.FindAllStringSubmatchIndex(text, maxFilteredMatches) {
+		if r.filter.accept(r.res[i], text, loc) {
+			out = append(out, loc[:2])
+			if n > 0 && len(out) >= n {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// re2 returns the RE2 compilation of pattern i, building it on first use;
+// if RE2 refuses the expression the stdlib regexp is used instead.
+func (r *compiledRule) re2(i int) matcher {
 	fast := r.fast[i].Load()
 	if fast == nil {
 		re, err := re2.Compile(r.res[i].String())
 		if err != nil {
-			return r.res[i].FindStringIndex(text)
+			return r.res[i]
 		}
 		if !r.fast[i].CompareAndSwap(nil, re) {
 			fast = r.fast[i].Load()
@@ -440,7 +482,14 @@ func (r *compiledRule) locate(i int, text string) []int {
 			fast = re
 		}
 	}
-	return fast.FindStringIndex(text)
+	return fast
+}
+
+// matcher is what RE2 and the standard library regexps have in common.
+type matcher interface {
+	FindStringIndex(s string) []int
+	FindAllStringIndex(s string, n int) [][]int
+	FindAllStringSubmatchIndex(s string, n int) [][]int
 }
 
 func (e *Engine) has(st *scanState, first, rule int, path string) bool {

@@ -75,7 +75,7 @@ func (e *Engine) Redact(text string, proto bulwark.Protocol, surface bulwark.Sur
 		if r.Action != bulwark.ActionRedact || !r.applies(proto, surface) {
 			continue
 		}
-		for _, loc := range r.res[ref.re].FindAllStringIndex(n.text, 1000) {
+		for _, loc := range r.locateAll(int(ref.re), n.text, 1000) {
 			s, end := n.orig(loc[0]), n.origEnd(loc[0], loc[1])
 			if end <= s {
 				continue
