@@ -103,3 +103,23 @@ export interface LiveEvent {
   id: string; time: string; type: string; action: string; severity: string; category?: string
   actor?: string; subject?: string; data?: Record<string, unknown>
 }
+export interface PolicySummary {
+  name: string; version: string; description: string; builtin: boolean; read_only: boolean; extends: string[]
+  rules: number; resolved_rules: number; updated_at?: string; updated_by?: string; error?: string
+}
+export interface PolicyRule {
+  id: string; title: string; description: string; category: string; kind: string; severity: string; action: string
+  protocols?: string[]; surfaces?: string[]; patterns?: string[]; keywords?: string[]; score?: number
+  redact_label?: string; examples: { match: string[]; no_match: string[] }; disabled?: boolean; source: string
+}
+export interface PolicyDetail extends PolicySummary {
+  document: Record<string, unknown>; ml: { enabled: boolean; threshold?: number }; resolved: PolicyRule[]
+}
+export interface PolicyFinding {
+  rule_id: string; title: string; category: string; kind: string; severity: string; action: string; score: number
+  surface: string; path?: string; start: number; end: number; evidence: string; description?: string
+}
+export interface PolicyTestResult {
+  policies: string[]; findings: PolicyFinding[]; redacted_text?: string; blocked: boolean; max_severity?: string
+  truncated: boolean; duration_us: number
+}

@@ -14,6 +14,7 @@ export const router = createRouter({
     { path: '/', name: 'dashboard', component: () => import('./pages/DashboardPage.vue'), meta: { role: 'viewer', title: 'Dashboard' } },
     { path: '/access/users', name: 'users', component: () => import('./pages/UsersPage.vue'), meta: { role: 'admin', title: 'Users' } },
     { path: '/access/tokens', name: 'tokens', component: () => import('./pages/TokensPage.vue'), meta: { role: 'viewer', title: 'API tokens' } },
+    { path: '/policies', name: 'policies', component: () => import('./pages/PoliciesPage.vue'), meta: { role: 'viewer', title: 'Policies' } },
     { path: '/audit', name: 'audit', component: () => import('./pages/AuditPage.vue'), meta: { role: 'viewer', title: 'Audit log' } },
     { path: '/settings', name: 'settings', component: () => import('./pages/SettingsPage.vue'), meta: { role: 'viewer', title: 'Settings' } },
     { path: '/about', name: 'about', component: () => import('./pages/AboutPage.vue'), meta: { role: 'viewer', title: 'About' } },
