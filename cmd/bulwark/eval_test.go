@@ -99,11 +99,11 @@ var evalTargets = map[string]float64{
 	"command_injection":    0.95,
 	"path_traversal":       0.96,
 	"secret":               0.98,
-	"pii":                  0.55,
-	"prompt_injection":     0.90,
+	"pii":                  0.63,
+	"prompt_injection":     0.95,
 	"jailbreak":            0.97,
 	"prompt_extraction":    0.92,
-	"benign_code":          0.055,
+	"benign_code":          0.031,
 	"benign_general":       0.01,
 	"benign_trigger_words": 0.01,
 }
@@ -136,5 +136,12 @@ func TestEvalTuningCorpusTargets(t *testing.T) {
 	}
 	if seen != len(evalTargets) {
 		t.Errorf("report covers %d of %d target categories", seen, len(evalTargets))
+	}
+	// Instructions injected into tool results are the weak spot; keep the
+	// rate reached by the tool-result rules.
+	for _, g := range rep.ByContext {
+		if g.Category == "prompt_injection" && g.Context == "tool_result" && g.Rate < 0.66 {
+			t.Errorf("prompt_injection in tool results: TPR %.3f below 0.66", g.Rate)
+		}
 	}
 }
