@@ -456,7 +456,13 @@ func (r *compiledRule) locateAll(i int, text string, n int) [][]int {
 		return re.FindAllStringIndex(text, n)
 	}
 	var out [][]int
-	for _, loc := range re.FindAllStringSubmatchIndex(text, maxFilteredMatches) {
+	var locs [][]int
+	if r.filter.needsGroups(r.res[i]) {
+		locs = re.FindAllStringSubmatchIndex(text, maxFilteredMatches)
+	} else {
+		locs = re.FindAllStringIndex(text, maxFilteredMatches)
+	}
+	for _, loc := range locs {
 		if r.filter.accept(r.res[i], text, loc) {
 			out = append(out, loc[:2])
 			if n > 0 && len(out) >= n {

@@ -5,6 +5,8 @@ import (
 	"math"
 	"regexp"
 	"strings"
+
+	re2 "github.com/wasilibs/go-re2"
 )
 
 // valueFilter drops matches that are not real values: documentation
@@ -12,7 +14,10 @@ import (
 // min_entropy or allowlist set, after a pattern has matched.
 type valueFilter struct {
 	minEntropy float64
-	allow      []*regexp.Regexp
+	// allow runs on RE2 (a DFA): an allowlisted match is checked against
+	// up to 2*lineContext bytes, often several times per text, which the
+	// stdlib NFA makes cost milliseconds.
+	allow []interface{ MatchString(string) bool }
 }
 
 // secretGroup is the capture group whose text min_entropy measures; a
@@ -29,7 +34,11 @@ func newValueFilter(minEntropy float64, allow []string, maxInsts int) (*valueFil
 		if err != nil {
 			return nil, fmt.Errorf("allowlist[%d] %q: %w", i, a, err)
 		}
-		f.allow = append(f.allow, re)
+		if fast, err := re2.Compile(a); err == nil {
+			f.allow = append(f.allow, fast)
+		} else {
+			f.allow = append(f.allow, re)
+		}
 	}
 	return f, nil
 }
@@ -38,7 +47,14 @@ func newValueFilter(minEntropy float64, allow []string, maxInsts int) (*valueFil
 // start and end of its line.
 const lineContext = 256
 
-// accept reports whether the match at loc (a submatch index slice of re)
+// needsGroups reports whether accept reads submatches of re: only for
+// min_entropy on a pattern with a secret group. Otherwise the cheaper
+// match-only search is enough.
+func (f *valueFilter) needsGroups(re *regexp.Regexp) bool {
+	return f.minEntropy > 0 && re.SubexpIndex(secretGroup) > 0
+}
+
+// accept reports whether the match at loc (match or submatch indexes of re)
 // is a real value: no allowlist pattern matches its line, and its value
 // has at least the minimum entropy.
 func (f *valueFilter) accept(re *regexp.Regexp, text string, loc []int) bool {
