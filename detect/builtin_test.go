@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"testing"
 
+	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/detect/rules"
 )
 
@@ -53,4 +54,22 @@ func TestBuiltinPolicies(t *testing.T) {
 
 func TestTestPolicyExamples(t *testing.T) {
 	runExamples(t, testEngine(t, Options{}))
+}
+
+// TestMonitoringOnlyNeverEnforces guards llm-monitoring-only against rules
+// added to its bases without a monitor override.
+func TestMonitoringOnlyNeverEnforces(t *testing.T) {
+	reg, err := BuiltinRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := reg.Resolve("llm-monitoring-only")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs.Rules {
+		if !r.Disabled && r.Action != bulwark.ActionMonitor {
+			t.Errorf("%s has action %s in llm-monitoring-only; add a monitor override", r.ID, r.Action)
+		}
+	}
 }
