@@ -96,7 +96,7 @@ func TestEvalRejectsBadInput(t *testing.T) {
 // attack categories, maximum FPR for benign ones.
 var evalTargets = map[string]float64{
 	"sql_injection":        0.99,
-	"command_injection":    0.95,
+	"command_injection":    0.98,
 	"path_traversal":       0.96,
 	"secret":               0.98,
 	"pii":                  0.63,
