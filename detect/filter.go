@@ -29,15 +29,22 @@ func newValueFilter(minEntropy float64, allow []string, maxInsts int) (*valueFil
 		return nil, nil
 	}
 	f := &valueFilter{minEntropy: minEntropy}
+	var std []interface{ MatchString(string) bool }
+	groups := make([]string, len(allow))
 	for i, a := range allow {
 		re, err := compilePattern(a, maxInsts)
 		if err != nil {
 			return nil, fmt.Errorf("allowlist[%d] %q: %w", i, a, err)
 		}
-		if fast, err := re2.Compile(a); err == nil {
+		std = append(std, re)
+		groups[i] = "(?:" + a + ")" // flags such as (?i) stay inside the group
+	}
+	// One RE2 alternation checks the whole allowlist in a single pass.
+	if len(allow) > 0 {
+		if fast, err := re2.Compile(strings.Join(groups, "|")); err == nil {
 			f.allow = append(f.allow, fast)
 		} else {
-			f.allow = append(f.allow, re)
+			f.allow = std
 		}
 	}
 	return f, nil
