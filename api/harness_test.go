@@ -230,7 +230,9 @@ type client struct {
 
 func (e *env) anon() *client {
 	jar, _ := cookiejar.New(nil)
-	return &client{e: e, t: e.t, hc: &http.Client{Jar: jar, Timeout: 30 * time.Second}, ua: testUA, hdr: http.Header{}}
+	// Generous: under -race, compiling a full policy (go-re2 is translated
+	// WebAssembly) takes tens of seconds on a busy 2-core machine.
+	return &client{e: e, t: e.t, hc: &http.Client{Jar: jar, Timeout: 3 * time.Minute}, ua: testUA, hdr: http.Header{}}
 }
 
 // on returns a copy of c that reports to t.
