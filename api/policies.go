@@ -154,6 +154,23 @@ func (s *Server) policyStore() (bulwark.PolicyStore, error) {
 	return s.o.Policies, nil
 }
 
+// beginPolicyChange serialises a change to stored policies: it takes the
+// mutation lock and reads the registry the change is checked against. The
+// caller must call unlock when err is nil.
+func (s *Server) beginPolicyChange(ctx context.Context) (bulwark.PolicyStore, *detect.Registry, map[string]*bulwark.StoredPolicy, func(), error) {
+	st, err := s.policyStore()
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	s.pol.mutation.Lock()
+	reg, stored, err := s.registry(ctx)
+	if err != nil {
+		s.pol.mutation.Unlock()
+		return nil, nil, nil, nil, err
+	}
+	return st, reg, stored, s.pol.mutation.Unlock, nil
+}
+
 // registry returns the built-ins plus every stored policy (parsed), and the
 // stored records by name.
 func (s *Server) registry(ctx context.Context) (*detect.Registry, map[string]*bulwark.StoredPolicy, error) {
@@ -438,16 +455,11 @@ func (s *Server) policyRoutes() {
 		Summary: "Replace a custom policy", Description: "Built-in policies are read-only (403): clone them instead. Send If-Match with the ETag of GET to refuse the update when someone changed the policy meanwhile.",
 		Errors: []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity},
 	}, operator, func(ctx context.Context, pr *auth.Principal, in *policyUpdateInput) (*policyOutput, error) {
-		st, err := s.policyStore()
+		st, reg, stored, unlock, err := s.beginPolicyChange(ctx)
 		if err != nil {
 			return nil, err
 		}
-		s.pol.mutation.Lock()
-		defer s.pol.mutation.Unlock()
-		reg, stored, err := s.registry(ctx)
-		if err != nil {
-			return nil, err
-		}
+		defer unlock()
 		sp := stored[in.Name]
 		if sp == nil {
 			if b, _ := s.builtins(); b.Builtin(in.Name) {
@@ -482,16 +494,11 @@ func (s *Server) policyRoutes() {
 		Summary: "Delete a custom policy", Description: "Built-in policies cannot be deleted; a policy other policies extend cannot be deleted (409).",
 		DefaultStatus: http.StatusNoContent, Errors: []int{http.StatusNotFound, http.StatusConflict},
 	}, operator, func(ctx context.Context, pr *auth.Principal, in *policyNameInput) (*struct{}, error) {
-		st, err := s.policyStore()
+		st, reg, stored, unlock, err := s.beginPolicyChange(ctx)
 		if err != nil {
 			return nil, err
 		}
-		s.pol.mutation.Lock()
-		defer s.pol.mutation.Unlock()
-		reg, stored, err := s.registry(ctx)
-		if err != nil {
-			return nil, err
-		}
+		defer unlock()
 		if stored[in.Name] == nil {
 			if b, _ := s.builtins(); b.Builtin(in.Name) {
 				return nil, builtinReadOnly(in.Name)
@@ -629,16 +636,11 @@ func (s *Server) policyRoutes() {
 // createPolicy checks and stores a new custom policy; from names the
 // policy it was cloned from, if any.
 func (s *Server) createPolicy(ctx context.Context, pr *auth.Principal, doc []byte, from string) (*policyOutput, error) {
-	st, err := s.policyStore()
+	st, reg, stored, unlock, err := s.beginPolicyChange(ctx)
 	if err != nil {
 		return nil, err
 	}
-	s.pol.mutation.Lock()
-	defer s.pol.mutation.Unlock()
-	reg, stored, err := s.registry(ctx)
-	if err != nil {
-		return nil, err
-	}
+	defer unlock()
 	var name struct {
 		Name string `json:"name"`
 	}
