@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -132,15 +130,8 @@ type policyState struct {
 	mutation sync.Mutex // serialises changes so dependency checks see a stable set
 }
 
-// engines caches compiled engines process-wide by the content of the
-// policies they were built from (compiling all built-in rules takes a
-// while), so a changed policy simply gets a new key.
-var engines = struct {
-	sync.Mutex
-	m map[string]*detect.Engine
-}{}
-
-const maxCachedEngines = 16
+// engines caches compiled engines process-wide.
+var engines = &detect.EngineCache{}
 
 func (s *Server) builtins() (*detect.Registry, error) {
 	s.pol.once.Do(func() { s.pol.builtin, s.pol.err = detect.BuiltinRegistry() })
@@ -178,13 +169,9 @@ func (s *Server) registry(ctx context.Context) (*detect.Registry, map[string]*bu
 	if err != nil {
 		return nil, nil, err
 	}
-	reg := detect.NewRegistry()
-	for _, n := range b.Names() {
-		p, _ := b.Get(n)
-		_ = reg.Add(p)
-	}
 	stored := map[string]*bulwark.StoredPolicy{}
 	if s.o.Policies == nil {
+		reg, _ := detect.WithStored(b, nil) // a copy: checks add to it
 		return reg, stored, nil
 	}
 	list, err := s.o.Policies.ListPolicies(ctx)
@@ -193,15 +180,10 @@ func (s *Server) registry(ctx context.Context) (*detect.Registry, map[string]*bu
 	}
 	for _, sp := range list {
 		stored[sp.Name] = sp
-		p, err := detect.ParsePolicy(sp.Document)
-		if err != nil {
-			s.o.Log.Warn("stored policy does not parse", "policy", sp.Name, "err", err)
-			continue
-		}
-		if b.Builtin(p.Name) {
-			continue
-		}
-		reg.Put(p)
+	}
+	reg, skipped := detect.WithStored(b, list)
+	for name, err := range skipped {
+		s.o.Log.Warn("stored policy does not parse", "policy", name, "err", err)
 	}
 	return reg, stored, nil
 }
@@ -213,34 +195,10 @@ func (s *Server) engineOptions() detect.Options {
 // engine compiles (or reuses) the engine of the named policies: every
 // rule after extends and overrides.
 func (s *Server) engine(reg *detect.Registry, names ...string) (*detect.Engine, error) {
-	rs, err := reg.Resolve(names...)
+	e, err := engines.Engine(reg, s.engineOptions(), names...)
 	if err != nil {
 		return nil, unprocessable("", err)
 	}
-	h := sha256.New()
-	fmt.Fprintf(h, "%p\x00", s.o.Classifier)
-	for _, n := range rs.Policies {
-		p, _ := reg.Get(n)
-		doc, _ := json.Marshal(p)
-		fmt.Fprintf(h, "%s\x00%d\x00%s\x00", n, len(doc), doc)
-	}
-	fmt.Fprintf(h, "%q", names)
-	key := hex.EncodeToString(h.Sum(nil))
-	engines.Lock()
-	e := engines.m[key]
-	engines.Unlock()
-	if e != nil {
-		return e, nil
-	}
-	if e, err = detect.Compile(rs, s.engineOptions()); err != nil {
-		return nil, unprocessable("", err)
-	}
-	engines.Lock()
-	if engines.m == nil || len(engines.m) >= maxCachedEngines {
-		engines.m = map[string]*detect.Engine{}
-	}
-	engines.m[key] = e
-	engines.Unlock()
 	return e, nil
 }
 

@@ -14,6 +14,11 @@ import (
 // scanners and people can recognise a leaked Bulwark token.
 const PersonalTokenPrefix = "bwk"
 
+// GatewayKeyPrefix starts every gateway API key ("bgk_…") that clients of
+// the proxies send; distinct from personal tokens so neither is accepted
+// where the other belongs.
+const GatewayKeyPrefix = "bgk"
+
 const (
 	tokenBytes      = 32 // 256 bits: unguessable, and safe to store as a plain SHA-256
 	tokenRandLen    = 43 // base62 digits for 32 bytes: 62^43 > 2^256
