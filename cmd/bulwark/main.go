@@ -89,7 +89,7 @@ func newRootCmd() *cobra.Command {
 		return &exitError{code: 2, err: fmt.Errorf("%w\nRun '%s --help' for usage", err, c.CommandPath())}
 	})
 	root.AddCommand(newServeCmd(), newMigrateCmd(), newUserCmd(), newVersionCmd(), newOpenAPICmd(), newTrainClassifierCmd(), newEvalCmd())
-	root.AddCommand(newScanCmd(), newPolicyCmd())
+	root.AddCommand(newScanCmd(), newPolicyCmd(), newDevCmd())
 	return root
 }
 
