@@ -88,6 +88,7 @@ type Store interface {
 	AuditStore
 	SettingStore
 	EventStore
+	GatewayStore
 	// Ready reports whether the database answers and migrations are applied.
 	Ready(ctx context.Context) error
 	Close() error

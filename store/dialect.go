@@ -24,6 +24,14 @@ type dialect struct {
 	lockAdmins func(ctx context.Context, tx *sql.Tx) error
 	// skipLocked is appended to the row-claiming sub-select of ClaimOutbox.
 	skipLocked string
+	// keyShare is appended to a sub-select that checks a referenced row
+	// exists before inserting a row that refers to it: on PostgreSQL it locks
+	// the row against a concurrent delete (and skips it once deleted), so the
+	// insert cannot fail its foreign key. SQLite writers are serial.
+	keyShare string
+	// utcDay is the SQL expression of the UTC calendar day (YYYY-MM-DD) of
+	// the time column col, the one expression whose text differs.
+	utcDay func(col string) string
 }
 
 var sqliteDialect = dialect{
@@ -32,6 +40,8 @@ var sqliteDialect = dialect{
 	// Writers are already serialized: one writer connection per process and
 	// BEGIN IMMEDIATE across processes.
 	lockAdmins: func(context.Context, *sql.Tx) error { return nil },
+	// Times are stored as "2006-01-02T15:04:05.000000Z" text, already UTC.
+	utcDay: func(col string) string { return "substr(" + col + ", 1, 10)" },
 }
 
 var postgresDialect = dialect{
@@ -42,4 +52,8 @@ var postgresDialect = dialect{
 		return err
 	},
 	skipLocked: " FOR UPDATE SKIP LOCKED",
+	keyShare:   " FOR KEY SHARE",
+	utcDay: func(col string) string {
+		return "to_char(" + col + " AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+	},
 }
