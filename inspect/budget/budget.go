@@ -4,11 +4,13 @@
 // ledger.
 //
 // Budgets hold under concurrency: each admitted request reserves its
-// estimated cost, and a request is admitted only while the recorded spend
-// plus the reservations of requests in flight is below the budget, so
-// racing requests cannot overspend by more than one request's cost
-// (per replica: replicas share the recorded spend through the database,
-// refreshed every few seconds, but not each other's reservations).
+// estimated cost (at least the moving average of what the group's recent
+// requests actually cost), and a request is admitted only while the
+// recorded spend plus the reservations of requests in flight is below the
+// budget, so racing requests cannot overspend by more than about one
+// request's cost. That holds per replica: replicas share the recorded spend
+// through the database, refreshed every few seconds, not each other's
+// reservations.
 package budget
 
 import (
@@ -70,6 +72,7 @@ type account struct {
 	dbSpent   float64 // spend read from the store
 	pending   float64 // cost of finished requests not yet in the store
 	reserved  float64 // estimated cost of requests in flight
+	avgCost   float64 // moving average of the actual cost of recent requests
 	loadedAt  time.Time
 	gen       uint64 // bumped when pending moves to the store, to discard racing reads
 	warned    bool
@@ -177,6 +180,10 @@ func (l *Ledger) Admit(ctx context.Context, g *bulwark.Group, estimate float64) 
 					g.Name, money(g.BudgetUSD), money(a.spent()), inFlight(a.reserved), l.nextReset(now).Format(time.RFC3339))}
 		}
 	}
+	// Reserve at least what recent requests actually cost: the up-front
+	// estimate cannot know the length of the answer, and a low reservation
+	// would let racing requests overspend by the difference.
+	estimate = max(estimate, a.avgCost)
 	a.reserved += estimate
 	return &Reservation{l: l, g: g, period: a.period, estimate: estimate}, st, nil
 }
@@ -213,6 +220,13 @@ func (r *Reservation) Settle(cost float64) {
 		return
 	}
 	a.reserved = math.Max(0, a.reserved-r.estimate)
+	if cost > 0 {
+		if a.avgCost == 0 {
+			a.avgCost = cost
+		} else {
+			a.avgCost = 0.8*a.avgCost + 0.2*cost
+		}
+	}
 	if a.period.Equal(r.period) {
 		a.pending += cost
 		l.noticeLocked(r.g, a)
