@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/detect/names"
 	re2 "github.com/wasilibs/go-re2"
 	"github.com/wasilibs/go-re2/experimental"
 )
@@ -75,9 +76,12 @@ type compiledRule struct {
 	// fast holds, per pattern, the same expression compiled by RE2 on
 	// first hit: it finds positions with a DFA, where the stdlib NFA costs
 	// milliseconds on a long text for patterns with wide bounded gaps.
-	fast     []atomic.Pointer[re2.Regexp]
-	filter   *valueFilter // min_entropy and allowlist; nil when unset
-	surfaces uint8        // bit per surface; 0 = all
+	fast   []atomic.Pointer[re2.Regexp]
+	filter *valueFilter // min_entropy and allowlist; nil when unset
+	// entity, when set, makes this a named-entity rule: its patterns are
+	// only the gate, and the spans come from the gazetteer detector.
+	entity   names.Kind
+	surfaces uint8 // bit per surface; 0 = all
 	protos   uint8
 	score    float64
 }
@@ -188,6 +192,9 @@ func Compile(rs *RuleSet, opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("rule %s (policy %s) %w", r.ID, rs.Source[r.ID], err)
 		}
 		cr.filter = f
+		if k, ok := EntityRules[r.ID]; ok && r.Kind == bulwark.KindPII {
+			cr.entity = k
+		}
 		if r.ID == RuleML {
 			if !rs.ML.Enabled || opts.Classifier == nil {
 				continue
@@ -414,10 +421,21 @@ func (e *Engine) match(st *scanState, first int, n normalized, l layer, span fun
 			hits = append(hits, i)
 		}
 	}
+	var ents entities
 	for _, h := range hits {
 		ref := e.refs[h]
 		r := &e.rules[ref.rule]
 		if !r.applies(l.proto, l.surface) || e.has(st, first, int(ref.rule), l.path) {
+			continue
+		}
+		if r.entity != 0 {
+			for _, en := range ents.of(n.text) {
+				if en.Kind == r.entity {
+					s, end := span(en.Start, en.End)
+					e.add(st, first, int(ref.rule), l, s, end, n.text[en.Start:en.End], 0)
+					break
+				}
+			}
 			continue
 		}
 		loc := r.locate(int(ref.re), n.text)
@@ -427,6 +445,30 @@ func (e *Engine) match(st *scanState, first int, n normalized, l layer, span fun
 		s, end := span(loc[0], loc[1])
 		e.add(st, first, int(ref.rule), l, s, end, n.text[loc[0]:loc[1]], 0)
 	}
+}
+
+// EntityRules are the rules whose matches come from the gazetteer
+// named-entity detector (package names) rather than from their patterns:
+// persons, places and organisations in prose. A rule with one of these ids
+// and kind pii runs the detector when one of its patterns (the gate, a
+// capitalised word) hits; the rule's other fields apply as usual.
+var EntityRules = map[string]names.Kind{
+	"PII-026": names.Person,
+	"PII-027": names.Location,
+	"PII-028": names.Organization,
+}
+
+// entities runs the named-entity detector at most once per text.
+type entities struct {
+	done bool
+	list []names.Entity
+}
+
+func (x *entities) of(text string) []names.Entity {
+	if !x.done {
+		x.list, x.done = names.Find(text), true
+	}
+	return x.list
 }
 
 // locate finds the leftmost-first match of pattern i. It uses the RE2

@@ -69,13 +69,24 @@ func (e *Engine) Redact(text string, proto bulwark.Protocol, surface bulwark.Sur
 	var spans []span
 	st := &scanState{res: &Result{}}
 	l := layer{proto: proto, surface: surface}
+	var ents entities
 	for _, h := range hits {
 		ref := e.refs[h]
 		r := &e.rules[ref.rule]
 		if r.Action != bulwark.ActionRedact || !r.applies(proto, surface) {
 			continue
 		}
-		for _, loc := range r.locateAll(int(ref.re), n.text, 1000) {
+		var locs [][]int
+		if r.entity != 0 {
+			for _, en := range ents.of(n.text) {
+				if en.Kind == r.entity {
+					locs = append(locs, []int{en.Start, en.End})
+				}
+			}
+		} else {
+			locs = r.locateAll(int(ref.re), n.text, 1000)
+		}
+		for _, loc := range locs {
 			s, end := n.orig(loc[0]), n.origEnd(loc[0], loc[1])
 			if end <= s {
 				continue
