@@ -138,8 +138,20 @@ type evalReport struct {
 	TotalMillis float64     `json:"total_ms"`
 }
 
+// evalError is a record the engine got wrong: a missed attack or a flagged
+// benign record, with the rules that fired.
+type evalError struct {
+	ID       string   `json:"id"`
+	Category string   `json:"category"`
+	Context  string   `json:"context"`
+	Label    string   `json:"label"`
+	Rules    []string `json:"rules,omitempty"`
+	Text     string   `json:"text"`
+}
+
 // runEval scans every record with the engine and aggregates the results.
-func runEval(ctx context.Context, eng *detect.Engine, recs []corpusRecord) (*evalReport, error) {
+// With errs set, every missed attack and flagged benign record is passed to it.
+func runEval(ctx context.Context, eng *detect.Engine, recs []corpusRecord, errs func(evalError)) (*evalReport, error) {
 	cats := map[string]*evalGroup{}
 	ctxs := map[string]*evalGroup{}
 	group := func(m map[string]*evalGroup, key, cat, context, label string) *evalGroup {
@@ -178,6 +190,9 @@ func runEval(ctx context.Context, eng *detect.Engine, recs []corpusRecord) (*eva
 			fired = nil
 		} else {
 			return nil, err
+		}
+		if errs != nil && (len(fired) > 0) == (r.Label == "benign") {
+			errs(evalError{ID: r.ID, Category: r.Category, Context: r.Context, Label: r.Label, Rules: fired, Text: r.Text})
 		}
 		if len(fired) > 0 {
 			gc.Detected++
@@ -273,7 +288,7 @@ func writeEvalText(w io.Writer, rep *evalReport) {
 func newEvalCmd() *cobra.Command {
 	var corpus, format string
 	var policies []string
-	var noML, heldOut bool
+	var noML, heldOut, showErrors bool
 	cmd := &cobra.Command{
 		Use:   "eval --corpus FILE",
 		Short: "Measure detection rates on a labelled JSONL corpus",
@@ -315,7 +330,22 @@ personal data, which redact rules rightly mask).`,
 			if err != nil {
 				return err
 			}
-			rep, err := runEval(cmd.Context(), eng, recs)
+			var errs func(evalError)
+			if showErrors {
+				w := cmd.ErrOrStderr()
+				errs = func(e evalError) {
+					text := strings.Join(strings.Fields(e.Text), " ")
+					if r := []rune(text); len(r) > 300 {
+						text = string(r[:300]) + "…"
+					}
+					what := "missed"
+					if e.Label == "benign" {
+						what = "flagged"
+					}
+					fmt.Fprintf(w, "%s %s %s/%s [%s] %s\n", what, e.ID, e.Category, e.Context, strings.Join(e.Rules, " "), text)
+				}
+			}
+			rep, err := runEval(cmd.Context(), eng, recs, errs)
 			if err != nil {
 				return err
 			}
@@ -336,5 +366,6 @@ personal data, which redact rules rightly mask).`,
 	f.StringVar(&format, "format", "text", "output format: text or json")
 	f.BoolVar(&noML, "no-ml", false, "do not run the learned detector")
 	f.BoolVar(&heldOut, "held-out", false, "only the 20% of records the learned detector was not trained on")
+	f.BoolVar(&showErrors, "show-errors", false, "print every missed attack and flagged benign record (id, category, rules, text) to stderr")
 	return cmd
 }
