@@ -99,11 +99,11 @@ var evalTargets = map[string]float64{
 	"command_injection":    0.98,
 	"path_traversal":       0.96,
 	"secret":               0.98,
-	"pii":                  0.63,
+	"pii":                  0.94,
 	"prompt_injection":     0.95,
 	"jailbreak":            0.97,
 	"prompt_extraction":    0.92,
-	"benign_code":          0.031,
+	"benign_code":          0.02,
 	"benign_general":       0.01,
 	"benign_trigger_words": 0.01,
 }
