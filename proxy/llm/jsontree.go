@@ -314,9 +314,9 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-// KeyPath renders an object key as a path segment: bare when it is an
-// identifier, quoted in brackets otherwise. It matches the finding paths of
-// the detect package.
+// keyPath renders an object key as a path segment: bare when it is an
+// identifier, quoted in brackets otherwise, exactly as the detect package
+// writes its finding paths, so findings and Parts can be matched by path.
 func keyPath(k string) string {
 	ident := k != ""
 	for i := 0; i < len(k); i++ {

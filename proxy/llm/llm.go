@@ -99,10 +99,11 @@ type Part struct {
 	Path    string
 	Surface bulwark.Surface
 	// Role is the role of the message the text belongs to ("system",
-	// "developer", "user", "assistant", "tool"); "system" for top-level
+	// "developer", "user", "assistant", "tool"), so an Anthropic tool_result
+	// block keeps the role of its user message; "system" for top-level
 	// instructions and system prompts, "tool" for Responses tool outputs,
 	// "assistant" for Responses tool calls and for all response output, and
-	// "" for tool definitions.
+	// "" for tool definitions. Surface, not Role, says what the text is.
 	Role string
 	Text string
 }
