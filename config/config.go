@@ -48,6 +48,16 @@ type Config struct {
 	TrustedProxies  []netip.Prefix
 	MaxBodyBytes    int64
 	ShutdownTimeout time.Duration
+
+	GatewayTimeout        time.Duration
+	GatewayMaxBodyBytes   int64
+	GatewayOrganization   string
+	GatewayBudgetTimezone *time.Location
+	GatewaySyncInterval   time.Duration
+	UsagePricesFile       string
+	TracingEndpoint       string
+	TracingServiceName    string
+	TracingSampleRatio    float64
 }
 
 // Key describes one configuration key.
@@ -85,6 +95,15 @@ var Keys = []Key{
 	{Name: "http.trusted-proxies", Default: "", Help: "Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed for the client address."},
 	{Name: "http.max-body-bytes", Default: "1048576", Help: "Largest admin API request body accepted (bytes)."},
 	{Name: "shutdown-timeout", Default: "30s", Help: "How long a graceful shutdown waits for in-flight requests."},
+	{Name: "gateway.timeout", Default: "10m", Help: "Default bound on one upstream exchange of a proxy, streaming included (a proxy can set its own)."},
+	{Name: "gateway.max-body-bytes", Default: "10485760", Help: "Default largest request body a proxy accepts (bytes); larger requests get 413 (a proxy can set its own)."},
+	{Name: "gateway.organization", Default: "", Help: "Organization name, the {{.Organization}} variable of system prompts."},
+	{Name: "gateway.budget-timezone", Default: "UTC", Help: "IANA time zone whose calendar months are budget periods (for example Europe/Berlin)."},
+	{Name: "gateway.sync-interval", Default: "10s", Help: "How often a replica compares the stored proxy configuration with what it runs, to apply changes made through other replicas."},
+	{Name: "usage.prices-file", Default: "", Help: "LiteLLM model_prices_and_context_window.json to load over the built-in price table (empty: built-in prices only)."},
+	{Name: "tracing.otlp-endpoint", Default: "", Help: "OTLP/HTTP endpoint (for example http://127.0.0.1:4318) to export a trace of every proxied request to; empty turns tracing off."},
+	{Name: "tracing.service-name", Default: "bulwark", Help: "service.name resource attribute of exported traces."},
+	{Name: "tracing.sample-ratio", Default: "1", Help: "Share of new traces recorded, 0 to 1 (a sampled parent's decision is always followed)."},
 }
 
 // KeyByName finds a key.
@@ -320,6 +339,41 @@ func decode(ko *koanf.Koanf) (*Config, error) {
 			d.fail("http.max-body-bytes", "must be a number of bytes between 1024 and 1073741824 (got %q)", s)
 		}
 		c.MaxBodyBytes = n
+	}
+	c.GatewayTimeout = d.duration("gateway.timeout", time.Second, 24*time.Hour)
+	c.GatewaySyncInterval = d.duration("gateway.sync-interval", time.Second, time.Hour)
+	c.GatewayOrganization = d.str("gateway.organization")
+	if s := d.str("gateway.max-body-bytes"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 1024 || n > 1<<30 {
+			d.fail("gateway.max-body-bytes", "must be a number of bytes between 1024 and 1073741824 (got %q)", s)
+		}
+		c.GatewayMaxBodyBytes = n
+	}
+	if tz := d.str("gateway.budget-timezone"); tz != "" {
+		loc, err := time.LoadLocation(tz)
+		if err != nil {
+			d.fail("gateway.budget-timezone", "%q is not an IANA time zone such as UTC or Europe/Berlin", tz)
+		}
+		c.GatewayBudgetTimezone = loc
+	}
+	c.UsagePricesFile = d.str("usage.prices-file")
+	if c.UsagePricesFile != "" {
+		if _, err := os.Stat(c.UsagePricesFile); err != nil {
+			d.fail("usage.prices-file", "cannot read %s: %v", c.UsagePricesFile, errors.Unwrap(err))
+		}
+	}
+	c.TracingEndpoint = d.str("tracing.otlp-endpoint")
+	if c.TracingEndpoint != "" && !strings.HasPrefix(c.TracingEndpoint, "http://") && !strings.HasPrefix(c.TracingEndpoint, "https://") {
+		d.fail("tracing.otlp-endpoint", "must be an http:// or https:// URL such as http://127.0.0.1:4318 (got %q)", c.TracingEndpoint)
+	}
+	c.TracingServiceName = d.str("tracing.service-name")
+	if s := d.str("tracing.sample-ratio"); s != "" {
+		r, err := strconv.ParseFloat(s, 64)
+		if err != nil || r < 0 || r > 1 {
+			d.fail("tracing.sample-ratio", "must be a number from 0 to 1 (got %q)", s)
+		}
+		c.TracingSampleRatio = r
 	}
 	if c.DatabaseURL != "" && !validDatabaseURL(c.DatabaseURL) {
 		d.fail("database-url", "must start with postgres://, postgresql://, sqlite:// or file:, or be a path to a .db file")

@@ -21,8 +21,10 @@ import (
 	"github.com/bulwarkhq/bulwark/config"
 	"github.com/bulwarkhq/bulwark/detect/classifier"
 	"github.com/bulwarkhq/bulwark/events"
+	"github.com/bulwarkhq/bulwark/gateway"
 	"github.com/bulwarkhq/bulwark/store"
 	"github.com/bulwarkhq/bulwark/telemetry"
+	"github.com/bulwarkhq/bulwark/usage"
 	"github.com/bulwarkhq/bulwark/web"
 	"github.com/spf13/cobra"
 )
@@ -60,7 +62,10 @@ func serve(ctx context.Context, cmd *cobra.Command, console io.Writer, ready cha
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	_ = k.ring // used by the credential store of later capabilities; loading it now fails fast on a bad key
+	prices, err := loadPrices(cfg.UsagePricesFile)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
 
 	// Bind before the slow start-up work so a port clash is reported at once.
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -87,6 +92,29 @@ func serve(ctx context.Context, cmd *cobra.Command, console io.Writer, ready cha
 		return err
 	}
 
+	tracing, err := telemetry.NewTracing(ctx, cfg.TracingEndpoint, cfg.TracingServiceName, ver, cfg.TracingSampleRatio)
+	if err != nil {
+		return &exitError{code: 2, err: fmt.Errorf("tracing.otlp-endpoint: %w", err)}
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tracing.Shutdown(sctx)
+	}()
+	gw, err := gateway.New(gateway.Options{
+		Store: db, Keyring: k.ring, Events: bus, Log: log.With("component", "gateway"),
+		Registerer: metrics.Registry, Prices: prices, Classifier: classifier.Default(),
+		Organization: cfg.GatewayOrganization, BudgetLocation: cfg.GatewayBudgetTimezone,
+		DefaultTimeout: cfg.GatewayTimeout, DefaultMaxBody: cfg.GatewayMaxBodyBytes,
+		SyncInterval: cfg.GatewaySyncInterval, Tracer: tracing.Provider,
+	})
+	if err != nil {
+		return err
+	}
+	if err := gw.Start(ctx); err != nil {
+		return err
+	}
+
 	apiSrv := api.New(api.Options{
 		Store: db, Auth: authSvc, Events: bus, Metrics: apiMetrics{metrics}, Log: log,
 		Info:           api.Info{Version: ver, Commit: commit, Engine: db.Engine(), StartedAt: started},
@@ -95,7 +123,7 @@ func serve(ctx context.Context, cmd *cobra.Command, console io.Writer, ready cha
 		Dashboard: db, Live: bus,
 		Policies: db, Classifier: classifier.Default(),
 	})
-	handler := rootHandler(apiSrv, db, metrics)
+	handler := rootHandler(apiSrv, db, metrics, gw)
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -140,6 +168,9 @@ func serve(ctx context.Context, cmd *cobra.Command, console io.Writer, ready cha
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	err = srv.Shutdown(sctx)
+	if gerr := gw.Shutdown(sctx); gerr != nil {
+		log.Warn("gateway shutdown", "err", gerr)
+	}
 	systemEvent(sctx, bus, "system.stop", "Bulwark stopped", map[string]any{"version": ver})
 	if err != nil {
 		return fmt.Errorf("graceful shutdown: %w", err)
@@ -162,8 +193,9 @@ func (a apiMetrics) AuditError()         { a.m.AuditErrors.Inc() }
 
 // rootHandler routes the admin listener: the API, health, metrics and the
 // console.
-func rootHandler(apiSrv *api.Server, db *store.DB, metrics *telemetry.Metrics) http.Handler {
+func rootHandler(apiSrv *api.Server, db *store.DB, metrics *telemetry.Metrics, proxies http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("/p/", proxies)
 	mux.Handle(api.Prefix+"/", apiSrv.Handler(metrics.Instrument))
 	mux.Handle("GET /metrics", metrics.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -284,4 +316,26 @@ func maintain(ctx context.Context, db *store.DB, apiSrv *api.Server, log *slog.L
 		case <-t.C:
 		}
 	}
+}
+
+// loadPrices is the built-in price table with a LiteLLM price file loaded
+// over it.
+func loadPrices(file string) (*usage.PriceTable, error) {
+	t := usage.Builtin()
+	if file == "" {
+		return t, nil
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("usage.prices-file: %w", err)
+	}
+	defer f.Close()
+	m, err := usage.LoadLiteLLM(f)
+	if err != nil {
+		return nil, fmt.Errorf("usage.prices-file %s: %w", file, err)
+	}
+	if err := t.Merge(m); err != nil {
+		return nil, fmt.Errorf("usage.prices-file %s: %w", file, err)
+	}
+	return t, nil
 }

@@ -220,6 +220,21 @@ func (st *Stream) Text(ctx context.Context, key string, surface bulwark.Surface,
 	return out, nil
 }
 
+// Full handles a text that repeats a slot's whole text at the end of a
+// stream (OpenAI Responses' *.done and completed events): it is redacted
+// and un-masked as a whole, so it matches what the deltas delivered without
+// being scanned for findings a second time.
+func (st *Stream) Full(text string, surface bulwark.Surface) string {
+	out := text
+	if st.s.Engine != nil && text != "" {
+		out, _ = st.s.Engine.Redact(text, st.s.Protocol, surface, st.x.Masker)
+	}
+	if len(st.mapping) > 0 {
+		out = detect.Unmask(out, st.mapping)
+	}
+	return out
+}
+
 // Flush returns the text held back for slot key at the end of the stream.
 func (st *Stream) Flush(key string) string {
 	if sl := st.slots[key]; sl != nil && sl.unmask != nil {
