@@ -482,3 +482,76 @@ func TestUpstreamTimeoutAndClientDisconnect(t *testing.T) {
 	cancel()
 	resp.Body.Close()
 }
+
+func TestAnthropicAndResponsesStreamsAndModels(t *testing.T) {
+	f := newFixture(t)
+	f.addProxy(&bulwark.Proxy{Name: "claude", Provider: bulwark.ProviderAnthropic, Policies: []string{"gw-test"}})
+	f.addProxy(&bulwark.Proxy{Name: "openai", Policies: []string{"gw-test"}})
+	hdr := map[string]string{"x-api-key": f.key, "anthropic-version": "2023-06-01", "X-Fake-Chunks": "9"}
+
+	// Anthropic: the upstream gets x-api-key with the stored credential; the
+	// streamed answer comes back un-masked.
+	resp := f.post("/p/claude/v1/messages", `{"model":"claude-sonnet-4-5","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"ping carol@example.org"}]}`, hdr)
+	body := readAll(t, resp)
+	if resp.StatusCode != 200 || !strings.Contains(body, "event: message_stop") {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if got := streamedText(t, body, "text_delta"); got != "echo: ping carol@example.org" {
+		t.Fatalf("anthropic streamed text %q", got)
+	}
+	up := f.upstream.Requests()[0]
+	if up.Header.Get("X-Api-Key") != upstreamKey || !strings.Contains(string(up.Body), "<EMAIL_1>") {
+		t.Fatalf("anthropic upstream: key %q body %s", up.Header.Get("X-Api-Key"), up.Body)
+	}
+
+	// Responses: deltas and the *.done / completed events that repeat the
+	// whole text are all un-masked.
+	resp = f.post("/p/openai/v1/responses", `{"model":"gpt-4o","stream":true,"input":"ping dave@example.net"}`,
+		map[string]string{"Authorization": "Bearer " + f.key})
+	body = readAll(t, resp)
+	if resp.StatusCode != 200 || !strings.Contains(body, "response.completed") {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if strings.Contains(body, "<EMAIL_1>") || strings.Count(body, "dave@example.net") < 3 {
+		t.Fatalf("responses stream not fully un-masked: %s", body)
+	}
+
+	// Models list passes through, authenticated.
+	req, _ := http.NewRequest("GET", f.front.URL+"/p/openai/v1/models", nil)
+	req.Header.Set("Authorization", "Bearer "+f.key)
+	r2, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := readAll(t, r2); r2.StatusCode != 200 || !strings.Contains(b, `"object":"list"`) {
+		t.Fatalf("models: %d %s", r2.StatusCode, b)
+	}
+	req, _ = http.NewRequest("GET", f.front.URL+"/p/openai/v1/models", nil)
+	r3, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if readAll(t, r3); r3.StatusCode != 401 {
+		t.Fatalf("models without a key: %d", r3.StatusCode)
+	}
+}
+
+// streamedText joins the text deltas of an Anthropic stream.
+func streamedText(t *testing.T, body, kind string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, line := range strings.Split(body, "\n") {
+		data, ok := strings.CutPrefix(line, "data: ")
+		if !ok || !strings.Contains(data, kind) {
+			continue
+		}
+		var ev struct {
+			Delta struct{ Text string } `json:"delta"`
+		}
+		if err := json.Unmarshal([]byte(data), &ev); err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString(ev.Delta.Text)
+	}
+	return b.String()
+}
