@@ -349,6 +349,25 @@ func TestSystemPromptBudgetAndStop(t *testing.T) {
 	if resp.StatusCode != 402 || !strings.Contains(body2, "budget_exceeded") || resp.Header.Get("X-Budget-Remaining") != "0.0000" {
 		t.Fatalf("budget: %d %s %v", resp.StatusCode, body2, resp.Header)
 	}
+	// Exhaustion is an alert event.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		page, err := f.db.ListEvents(ctx, bulwark.EventFilter{Type: bulwark.EventAlert})
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, ev := range page.Items {
+			found = found || ev.Action == "budget.exhausted" && strings.Contains(ev.Subject, "team")
+		}
+		if found {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no budget.exhausted event in %+v", page.Items)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 
 	// Stopped: 503 in the provider's shape; started again: served.
 	if _, err := f.gw.SetEnabled(ctx, "openai", false, "test"); err != nil {

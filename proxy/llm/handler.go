@@ -104,6 +104,9 @@ type exchange struct {
 	outText    strings.Builder
 	failed     bool
 	addedUsage bool // the gateway asked for stream usage the client did not
+	// upstreamStatus is the upstream's status: an answer the gateway then
+	// withheld was still produced, and paid for.
+	upstreamStatus int
 	ctx        context.Context
 	span       trace.Span
 }
@@ -429,6 +432,7 @@ func (ex *exchange) upstreamError(w http.ResponseWriter, r *http.Request, err er
 // redacted and un-masked here.
 func (ex *exchange) modifyResponse(resp *http.Response) error {
 	ex.headerAt = time.Now()
+	ex.upstreamStatus = resp.StatusCode
 	ex.rec.Status = resp.StatusCode
 	for k, v := range ex.x.Headers {
 		resp.Header.Set(k, v)
@@ -544,8 +548,8 @@ func (ex *exchange) finish(start time.Time) {
 			rec.User = x.Key.Name
 		}
 	}
-	sent := !ex.sentAt.IsZero() && rec.Status < 400
-	if sent && ex.req != nil {
+	answered := !ex.headerAt.IsZero() && ex.upstreamStatus < 400
+	if answered && ex.req != nil {
 		tok := ex.tokens()
 		rec.InputTokens, rec.OutputTokens = tok.Input, tok.Output
 		rec.CacheReadTokens, rec.CacheWriteTokens = tok.CacheRead, tok.CacheWrite
