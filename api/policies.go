@@ -444,6 +444,7 @@ func (s *Server) policyRoutes() {
 		}
 		s.audit(ctx, pr.User.Username, pr.User.ID, "policy.update", "policy", p.Name, bulwark.ResultSuccess,
 			map[string]any{"version": p.Version, "previous_version": sp.Version, "rules": len(p.Rules)})
+		s.reloadAll(ctx)
 		return s.policyDetail(ctx, p.Name)
 	})
 
@@ -472,10 +473,25 @@ func (s *Server) policyRoutes() {
 		if len(users) > 0 {
 			return nil, &bulwark.Error{Code: bulwark.CodeConflict, Message: fmt.Sprintf("policy %q is extended by %s; change or delete those first", in.Name, strings.Join(users, ", "))}
 		}
+		if s.o.GatewayStore != nil {
+			proxies, err := s.o.GatewayStore.ListProxies(ctx)
+			if err != nil {
+				return nil, err
+			}
+			for _, p := range proxies {
+				if slices.Contains(p.Policies, in.Name) {
+					users = append(users, p.Name)
+				}
+			}
+			if len(users) > 0 {
+				return nil, &bulwark.Error{Code: bulwark.CodeConflict, Message: fmt.Sprintf("policy %q is used by proxy %s; remove it from those first", in.Name, strings.Join(users, ", "))}
+			}
+		}
 		if err := st.DeletePolicy(ctx, in.Name); err != nil {
 			return nil, err
 		}
 		s.audit(ctx, pr.User.Username, pr.User.ID, "policy.delete", "policy", in.Name, bulwark.ResultSuccess, nil)
+		s.reloadAll(ctx)
 		return nil, nil
 	})
 

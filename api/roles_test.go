@@ -90,6 +90,46 @@ var opSpecs = map[string]opSpec{
 		body: func(*fixture) any {
 			return map[string]any{"policies": []string{"llm-standard-security"}, "text": "hello"}
 		}},
+	"proxies.list": {access: viewerUp, ok: 200},
+	"proxies.get":  {access: viewerUp, ok: 404, name: "no-such-proxy"},
+	"proxies.create": {access: operatorUp, ok: 201,
+		body: func(f *fixture) any { return matrixProxy(fmt.Sprintf("matrix-%d", f.next())) }},
+	"proxies.update": {access: operatorUp, ok: 404, name: "no-such-proxy",
+		body: func(*fixture) any { return matrixProxy("no-such-proxy") }},
+	"proxies.delete":  {access: operatorUp, ok: 404, name: "no-such-proxy"},
+	"proxies.start":   {access: operatorUp, ok: 404, name: "no-such-proxy"},
+	"proxies.stop":    {access: operatorUp, ok: 404, name: "no-such-proxy"},
+	"proxies.restart": {access: operatorUp, ok: 404, name: "no-such-proxy"},
+	"groups.list":     {access: viewerUp, ok: 200},
+	"groups.get":      {access: viewerUp, ok: 404, id: missingID},
+	"groups.create": {access: operatorUp, ok: 201,
+		body: func(f *fixture) any { return map[string]any{"name": fmt.Sprintf("matrix-%d", f.next())} }},
+	"groups.update": {access: operatorUp, ok: 404, id: missingID,
+		body: func(*fixture) any { return map[string]any{"name": "matrix-missing"} }},
+	"groups.delete":       {access: operatorUp, ok: 404, id: missingID},
+	"groups.budget_reset": {access: operatorUp, ok: 404, id: missingID},
+	"gateway_keys.list":   {access: viewerUp, ok: 404, id: missingID},
+	"gateway_keys.create": {access: operatorUp, ok: 404, id: missingID,
+		body: func(*fixture) any { return map[string]any{"name": "matrix"} }},
+	"gateway_keys.revoke": {access: operatorUp, ok: 404, id: missingID},
+	"system_prompts.list": {access: viewerUp, ok: 200},
+	"system_prompts.get":  {access: viewerUp, ok: 404, id: missingID},
+	"system_prompts.create": {access: operatorUp, ok: 201,
+		body: func(f *fixture) any { return matrixPrompt(fmt.Sprintf("matrix-%d", f.next())) }},
+	"system_prompts.update": {access: operatorUp, ok: 404, id: missingID,
+		body: func(*fixture) any { return matrixPrompt("matrix-missing") }},
+	"system_prompts.delete": {access: operatorUp, ok: 404, id: missingID},
+	"usage.get":             {access: viewerUp, ok: 200},
+	"requests.list":         {access: viewerUp, ok: 200},
+}
+
+func matrixProxy(name string) map[string]any {
+	return map[string]any{"name": name, "type": "llm", "provider": "openai", "upstream_url": "https://api.openai.com",
+		"policies": []string{"llm-monitoring-only"}, "enabled": false}
+}
+
+func matrixPrompt(name string) map[string]any {
+	return map[string]any{"name": name, "template": "Be helpful to {{.User}}."}
 }
 
 // readOnlyPosts are POST operations that change nothing (they take a body
@@ -158,6 +198,7 @@ func (f *fixture) call(c *client, op operation, caller *bulwark.User) *response 
 		path = strings.ReplaceAll(path, "{id}", fmt.Sprint(spec.id(f, caller)))
 	}
 	path = strings.ReplaceAll(path, "{name}", spec.name)
+	path = strings.ReplaceAll(path, "{key_id}", "987654")
 	var body any
 	if spec.body != nil {
 		body = spec.body(f)

@@ -92,6 +92,18 @@ type Options struct {
 	Policies bulwark.PolicyStore
 	// Classifier is the learned detector for rule ML-PI-001 in policy tests.
 	Classifier detect.Classifier
+	// GatewayStore keeps proxies, groups, gateway keys, system prompts and
+	// the request log; when nil, those endpoints answer 503.
+	GatewayStore bulwark.GatewayStore
+	// Gateway is the running proxy supervisor, told about every change;
+	// when nil, changes are only stored and start/stop/restart answer 503.
+	Gateway Gateway
+	// Keyring encrypts upstream credentials; when nil, a proxy cannot be
+	// given a credential (503).
+	Keyring Keyring
+	// ValidateSystemPrompt checks a system prompt template (inspect/sysprompt.Parse);
+	// when nil, only the template syntax is checked.
+	ValidateSystemPrompt func(name, template string) error
 }
 
 // Server is the admin API.
@@ -452,6 +464,14 @@ func auditAction(operationID string) string {
 		group = "token"
 	case "policies":
 		group = "policy"
+	case "proxies":
+		group = "proxy"
+	case "groups":
+		group = "group"
+	case "gateway_keys":
+		group = "gateway_key"
+	case "system_prompts":
+		group = "system_prompt"
 	}
 	return group + "." + verb
 }
@@ -580,6 +600,11 @@ func (s *Server) routes() {
 	s.systemRoutes()
 	s.dashboardRoutes()
 	s.policyRoutes()
+	s.proxyRoutes()
+	s.groupRoutes()
+	s.gatewayKeyRoutes()
+	s.systemPromptRoutes()
+	s.usageRoutes()
 	// Server-sent events do not fit huma's request/response model: a plain
 	// handler behind the same authentication middleware.
 	s.mux.HandleFunc("GET "+Prefix+"/live", s.live)
