@@ -22,6 +22,7 @@ import (
 	"github.com/bulwarkhq/bulwark/detect/classifier"
 	"github.com/bulwarkhq/bulwark/events"
 	"github.com/bulwarkhq/bulwark/gateway"
+	"github.com/bulwarkhq/bulwark/inspect/sysprompt"
 	"github.com/bulwarkhq/bulwark/store"
 	"github.com/bulwarkhq/bulwark/telemetry"
 	"github.com/bulwarkhq/bulwark/usage"
@@ -122,6 +123,8 @@ func serve(ctx context.Context, cmd *cobra.Command, console io.Writer, ready cha
 		TrustedProxies: cfg.TrustedProxies, MaxBodyBytes: cfg.MaxBodyBytes,
 		Dashboard: db, Live: bus,
 		Policies: db, Classifier: classifier.Default(),
+		GatewayStore: db, Keyring: k.ring, Gateway: apiGateway{Gateway: gw, loc: cfg.GatewayBudgetTimezone},
+		ValidateSystemPrompt: func(name, text string) error { _, err := sysprompt.Parse(name, text); return err },
 	})
 	handler := rootHandler(apiSrv, db, metrics, gw)
 	srv := &http.Server{
@@ -338,4 +341,23 @@ func loadPrices(file string) (*usage.PriceTable, error) {
 		return nil, fmt.Errorf("usage.prices-file %s: %w", file, err)
 	}
 	return t, nil
+}
+
+// apiGateway adapts the gateway to the API's view of it.
+type apiGateway struct {
+	*gateway.Gateway
+	loc *time.Location
+}
+
+func (a apiGateway) Status(name string) (api.GatewayStatus, bool) {
+	st, ok := a.Gateway.Status(name)
+	return api.GatewayStatus{State: string(st.State), Reason: st.Reason, Since: st.Since, Addr: st.Addr}, ok
+}
+
+func (a apiGateway) BudgetStatus(ctx context.Context, g *bulwark.Group) (api.GatewayBudget, error) {
+	st, err := a.Ledger().Status(ctx, g)
+	if err != nil {
+		return api.GatewayBudget{}, err
+	}
+	return api.GatewayBudget{Spent: st.Spent, Reserved: st.Reserved, Period: st.Period, ResetsAt: usage.NextReset(time.Now(), a.loc)}, nil
 }
