@@ -352,8 +352,9 @@ const (
 	VerdictAllow   Verdict = "allow"
 	VerdictMonitor Verdict = "monitor" // findings recorded, request passed
 	VerdictRedact  Verdict = "redact"  // sensitive data replaced before forwarding
-	VerdictBlock   Verdict = "block"
-	VerdictError   Verdict = "error" // the gateway or the upstream failed
+	VerdictBlock   Verdict = "block"   // a policy rule refused the request or the answer
+	VerdictDeny    Verdict = "deny"    // refused before inspection: key, access, rate limit or budget
+	VerdictError   Verdict = "error"   // the gateway or the upstream failed
 )
 
 // RequestRecord is the usage and outcome of one proxied request.

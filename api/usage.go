@@ -25,7 +25,7 @@ type RequestRecord struct {
 	Path             string    `json:"path,omitempty"`
 	Stream           bool      `json:"stream"`
 	Status           int       `json:"status" doc:"HTTP status returned to the client"`
-	Verdict          string    `json:"verdict" enum:"allow,monitor,redact,block,error"`
+	Verdict          string    `json:"verdict" enum:"allow,monitor,redact,block,deny,error"`
 	RuleID           string    `json:"rule_id,omitempty" doc:"The deciding rule of a block, or the first finding"`
 	Findings         int       `json:"findings"`
 	InputTokens      int64     `json:"input_tokens" doc:"Excluding cached tokens"`
@@ -93,7 +93,7 @@ type usageOutput struct {
 type requestListInput struct {
 	Proxy   string    `query:"proxy" maxLength:"63" doc:"Only requests through this proxy"`
 	GroupID int64     `query:"group_id" minimum:"0" doc:"Only requests of this group"`
-	Verdict string    `query:"verdict" enum:"allow,monitor,redact,block,error," doc:"Only requests with this verdict"`
+	Verdict string    `query:"verdict" enum:"allow,monitor,redact,block,deny,error," doc:"Only requests with this verdict"`
 	Since   time.Time `query:"since" doc:"Only requests at or after this time (RFC 3339)"`
 	Until   time.Time `query:"until" doc:"Only requests before this time (RFC 3339)"`
 	Limit   int       `query:"limit" minimum:"1" maximum:"500" default:"50"`

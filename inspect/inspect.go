@@ -193,7 +193,10 @@ func (c *Chain) Request(ctx context.Context, x *Exchange) error {
 		var b *Block
 		if errors.As(err, &b) {
 			x.Blocked = b
-			x.Verdict = bulwark.VerdictBlock
+			x.Verdict = bulwark.VerdictDeny
+			if b.RuleID != "" {
+				x.Verdict = bulwark.VerdictBlock
+			}
 			return b
 		}
 		x.Verdict = bulwark.VerdictError

@@ -107,8 +107,8 @@ type exchange struct {
 	// upstreamStatus is the upstream's status: an answer the gateway then
 	// withheld was still produced, and paid for.
 	upstreamStatus int
-	ctx        context.Context
-	span       trace.Span
+	ctx            context.Context
+	span           trace.Span
 }
 
 func newRequestID() string {
