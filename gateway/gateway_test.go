@@ -574,3 +574,38 @@ func streamedText(t *testing.T, body, kind string) string {
 	}
 	return b.String()
 }
+
+func TestAzureAndRateLimit(t *testing.T) {
+	f := newFixture(t)
+	f.addProxy(&bulwark.Proxy{Name: "azure", Provider: bulwark.ProviderAzure})
+	// Azure SDKs send the key as api-key and name the model by deployment.
+	resp := f.post("/p/azure/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21",
+		`{"messages":[{"role":"user","content":"hi"}]}`, map[string]string{"api-key": f.key})
+	if body := readAll(t, resp); resp.StatusCode != 200 {
+		t.Fatalf("azure: %d %s", resp.StatusCode, body)
+	}
+	up := f.upstream.Requests()[0]
+	if up.Header.Get("Api-Key") != upstreamKey || up.Header.Get("Authorization") != "" || up.RawQuery != "api-version=2024-10-21" {
+		t.Fatalf("azure upstream headers %v query %q", up.Header, up.RawQuery)
+	}
+
+	// A group limit of 2 requests per minute: the third gets 429 with Retry-After.
+	ctx := context.Background()
+	g, _ := f.db.GetGroup(ctx, f.group.ID)
+	g.RequestsPerMinute = 2
+	if err := f.db.UpdateGroup(ctx, g, g.UpdatedAt); err != nil {
+		t.Fatal(err)
+	}
+	f.gw.KeysChanged(g.ID)
+	codes := []int{}
+	var last *http.Response
+	for i := 0; i < 3; i++ {
+		last = f.post("/p/azure/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21",
+			`{"messages":[{"role":"user","content":"hi"}]}`, map[string]string{"api-key": f.key})
+		readAll(t, last)
+		codes = append(codes, last.StatusCode)
+	}
+	if codes[0] != 200 || codes[1] != 200 || codes[2] != 429 || last.Header.Get("Retry-After") == "" {
+		t.Fatalf("codes %v, Retry-After %q", codes, last.Header.Get("Retry-After"))
+	}
+}
