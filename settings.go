@@ -8,19 +8,22 @@ import "unicode/utf8"
 type Settings struct {
 	OrganizationName   string `json:"organization_name"`
 	AuditRetentionDays int    `json:"audit_retention_days"` // 0 keeps audit records forever
-	SessionIdleMinutes int    `json:"session_idle_minutes"` // a session unused this long ends
-	LoginMaxFailures   int    `json:"login_max_failures"`   // failures before an account locks
-	LoginLockoutMins   int    `json:"login_lockout_minutes"`
+	// RequestRetentionDays bounds the gateway's request log; 0 keeps it forever.
+	RequestRetentionDays int `json:"request_retention_days"`
+	SessionIdleMinutes   int `json:"session_idle_minutes"` // a session unused this long ends
+	LoginMaxFailures     int `json:"login_max_failures"`   // failures before an account locks
+	LoginLockoutMins     int `json:"login_lockout_minutes"`
 }
 
 // DefaultSettings are used for every key not stored yet.
 func DefaultSettings() Settings {
 	return Settings{
-		OrganizationName:   "",
-		AuditRetentionDays: 365,
-		SessionIdleMinutes: 60,
-		LoginMaxFailures:   5,
-		LoginLockoutMins:   15,
+		OrganizationName:     "",
+		AuditRetentionDays:   365,
+		RequestRetentionDays: 90,
+		SessionIdleMinutes:   60,
+		LoginMaxFailures:     5,
+		LoginLockoutMins:     15,
 	}
 }
 
@@ -32,6 +35,9 @@ func (s *Settings) Validate() error {
 	}
 	if s.AuditRetentionDays < 0 || s.AuditRetentionDays > 3650 {
 		fe = append(fe, FieldError{"audit_retention_days", "must be between 0 (keep forever) and 3650"})
+	}
+	if s.RequestRetentionDays < 0 || s.RequestRetentionDays > 3650 {
+		fe = append(fe, FieldError{"request_retention_days", "must be between 0 (keep forever) and 3650"})
 	}
 	if s.SessionIdleMinutes < 5 || s.SessionIdleMinutes > 10080 {
 		fe = append(fe, FieldError{"session_idle_minutes", "must be between 5 and 10080 (one week)"})

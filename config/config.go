@@ -51,7 +51,6 @@ type Config struct {
 
 	GatewayTimeout        time.Duration
 	GatewayMaxBodyBytes   int64
-	GatewayOrganization   string
 	GatewayBudgetTimezone *time.Location
 	GatewaySyncInterval   time.Duration
 	UsagePricesFile       string
@@ -97,7 +96,6 @@ var Keys = []Key{
 	{Name: "shutdown-timeout", Default: "30s", Help: "How long a graceful shutdown waits for in-flight requests."},
 	{Name: "gateway.timeout", Default: "10m", Help: "Default bound on one upstream exchange of a proxy, streaming included (a proxy can set its own)."},
 	{Name: "gateway.max-body-bytes", Default: "10485760", Help: "Default largest request body a proxy accepts (bytes); larger requests get 413 (a proxy can set its own)."},
-	{Name: "gateway.organization", Default: "", Help: "Organization name, the {{.Organization}} variable of system prompts."},
 	{Name: "gateway.budget-timezone", Default: "UTC", Help: "IANA time zone whose calendar months are budget periods (for example Europe/Berlin)."},
 	{Name: "gateway.sync-interval", Default: "10s", Help: "How often a replica compares the stored proxy configuration with what it runs, to apply changes made through other replicas."},
 	{Name: "usage.prices-file", Default: "", Help: "LiteLLM model_prices_and_context_window.json to load over the built-in price table (empty: built-in prices only)."},
@@ -342,7 +340,6 @@ func decode(ko *koanf.Koanf) (*Config, error) {
 	}
 	c.GatewayTimeout = d.duration("gateway.timeout", time.Second, 24*time.Hour)
 	c.GatewaySyncInterval = d.duration("gateway.sync-interval", time.Second, time.Hour)
-	c.GatewayOrganization = d.str("gateway.organization")
 	if s := d.str("gateway.max-body-bytes"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 1024 || n > 1<<30 {

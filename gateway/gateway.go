@@ -60,8 +60,8 @@ type Options struct {
 	Prices     *usage.PriceTable
 	// Classifier is the learned detector passed to every policy engine.
 	Classifier detect.Classifier
-	// Organization fills {{.Organization}} in system prompts.
-	Organization string
+	// Organization returns the value of {{.Organization}} in system prompts.
+	Organization func() string
 	// BudgetLocation is the time zone of budget months (UTC when nil).
 	BudgetLocation *time.Location
 	DefaultTimeout time.Duration // per upstream exchange; default 10 minutes

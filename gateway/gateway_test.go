@@ -66,7 +66,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	bus := events.New(db, nil)
-	gw, err := gateway.New(gateway.Options{Store: db, Keyring: ring, Events: bus, SyncInterval: time.Hour, Organization: "Acme"})
+	gw, err := gateway.New(gateway.Options{Store: db, Keyring: ring, Events: bus, SyncInterval: time.Hour, Organization: func() string { return "Acme" }})
 	if err != nil {
 		t.Fatal(err)
 	}

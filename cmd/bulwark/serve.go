@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -102,10 +103,19 @@ func serve(ctx context.Context, cmd *cobra.Command, console io.Writer, ready cha
 		defer cancel()
 		_ = tracing.Shutdown(sctx)
 	}()
+	// The organization name is an instance setting the API owns; proxies on
+	// their own ports can serve before the API exists, hence the atomic.
+	var settingsSrc atomic.Pointer[api.Server]
+	organization := func() string {
+		if a := settingsSrc.Load(); a != nil {
+			return a.Settings(context.Background()).OrganizationName
+		}
+		return ""
+	}
 	gw, err := gateway.New(gateway.Options{
 		Store: db, Keyring: k.ring, Events: bus, Log: log.With("component", "gateway"),
 		Registerer: metrics.Registry, Prices: prices, Classifier: classifier.Default(),
-		Organization: cfg.GatewayOrganization, BudgetLocation: cfg.GatewayBudgetTimezone,
+		BudgetLocation: cfg.GatewayBudgetTimezone, Organization: organization,
 		DefaultTimeout: cfg.GatewayTimeout, DefaultMaxBody: cfg.GatewayMaxBodyBytes,
 		SyncInterval: cfg.GatewaySyncInterval, Tracer: tracing.Provider,
 	})
@@ -126,6 +136,8 @@ func serve(ctx context.Context, cmd *cobra.Command, console io.Writer, ready cha
 		GatewayStore: db, Keyring: k.ring, Gateway: apiGateway{Gateway: gw, loc: cfg.GatewayBudgetTimezone},
 		ValidateSystemPrompt: func(name, text string) error { _, err := sysprompt.Parse(name, text); return err },
 	})
+	settingsSrc.Store(apiSrv)
+
 	handler := rootHandler(apiSrv, db, metrics, gw)
 	srv := &http.Server{
 		Handler:           handler,
@@ -305,6 +317,13 @@ func maintain(ctx context.Context, db *store.DB, apiSrv *api.Server, log *slog.L
 			log.Warn("session cleanup failed", "err", err)
 		} else if n > 0 {
 			log.Debug("expired sessions deleted", "count", n)
+		}
+		if days := apiSrv.Settings(ctx).RequestRetentionDays; days > 0 {
+			if n, err := db.DeleteRequestsBefore(ctx, now.AddDate(0, 0, -days)); err != nil && ctx.Err() == nil {
+				log.Warn("request log retention failed", "err", err)
+			} else if n > 0 {
+				log.Info("request records past retention deleted", "count", n, "retention_days", days)
+			}
 		}
 		if days := apiSrv.Settings(ctx).AuditRetentionDays; days > 0 {
 			if n, err := db.DeleteAuditBefore(ctx, now.AddDate(0, 0, -days)); err != nil && ctx.Err() == nil {

@@ -110,16 +110,22 @@ type prompt struct {
 // Stage injects the applicable governance prompt.
 type Stage struct {
 	prompts      []prompt // highest priority first
-	organization string
+	organization func() string
 	now          func() time.Time
 }
 
 // New compiles the enabled prompts. A prompt that does not compile is an
 // error naming it: the gateway refuses to run a proxy with a broken
 // governance prompt rather than run it without one.
-func New(prompts []*bulwark.SystemPrompt, organization string, now func() time.Time) (*Stage, error) {
+//
+// organization returns the {{.Organization}} value (the instance setting,
+// read per request so a change applies without a rebuild); nil means "".
+func New(prompts []*bulwark.SystemPrompt, organization func() string, now func() time.Time) (*Stage, error) {
 	if now == nil {
 		now = time.Now
+	}
+	if organization == nil {
+		organization = func() string { return "" }
 	}
 	s := &Stage{organization: organization, now: now}
 	for _, p := range prompts {
@@ -159,7 +165,7 @@ func (s *Stage) Request(_ context.Context, x *inspect.Exchange) error {
 	if x.Request == nil || len(s.prompts) == 0 {
 		return nil
 	}
-	v := Vars{Proxy: x.Proxy, Organization: s.organization}
+	v := Vars{Proxy: x.Proxy}
 	if x.Group != nil {
 		v.Group = x.Group.Name
 	}
@@ -172,6 +178,7 @@ func (s *Stage) Request(_ context.Context, x *inspect.Exchange) error {
 		}
 		t := s.now().UTC()
 		v.Date, v.Time = t.Format("2006-01-02"), t.Format("15:04:05 UTC")
+		v.Organization = s.organization()
 		var b strings.Builder
 		if err := p.t.Execute(&b, v); err != nil {
 			return fmt.Errorf("system prompt %q: %w", p.p.Name, err)

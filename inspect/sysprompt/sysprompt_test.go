@@ -46,7 +46,7 @@ func TestStagePicksHighestApplicablePriority(t *testing.T) {
 		{Name: "off", Template: "disabled", Priority: 100, Enabled: false},
 		{Name: "other-proxy", Template: "other", Priority: 50, Proxies: []string{"anthropic"}, Enabled: true},
 	}
-	s, err := New(prompts, "Acme", now)
+	s, err := New(prompts, func() string { return "Acme" }, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestStagePicksHighestApplicablePriority(t *testing.T) {
 			t.Errorf("group %s: %q, want %q", tc.group, x.SystemPrompt, tc.want)
 		}
 	}
-	if _, err := New([]*bulwark.SystemPrompt{{Name: "bad", Template: "{{.Nope}}", Enabled: true}}, "", nil); err == nil || !strings.Contains(err.Error(), `"bad"`) {
+	if _, err := New([]*bulwark.SystemPrompt{{Name: "bad", Template: "{{.Nope}}", Enabled: true}}, nil, nil); err == nil || !strings.Contains(err.Error(), `"bad"`) {
 		t.Fatalf("broken prompt: %v", err)
 	}
 }
