@@ -73,7 +73,7 @@ type ProxySettings struct {
 	Credential     *string  `json:"credential,omitempty" nullable:"true" maxLength:"8192" doc:"Upstream provider credential (write-only, stored encrypted). On update: omitted or null keeps the stored one, \"\" removes it"`
 	Tags           []string `json:"tags,omitempty" maxItems:"32"`
 	Enabled        *bool    `json:"enabled,omitempty" doc:"Run the proxy (default true on create; kept when omitted on update)"`
-	AutoStart      bool     `json:"auto_start,omitempty"`
+	AutoStart      *bool    `json:"auto_start,omitempty" doc:"Start the proxy when Bulwark starts (default true on create; kept when omitted on update). When false, a restart leaves it stopped until an operator starts it"`
 	TimeoutSeconds int      `json:"timeout_seconds,omitempty" minimum:"0" maximum:"3600" doc:"Bound on one upstream exchange; 0: the default"`
 	MaxBodyBytes   int64    `json:"max_body_bytes,omitempty" minimum:"0" doc:"Bound on a request body; 0: the default"`
 	ScanResponses  *bool    `json:"scan_responses,omitempty" doc:"Inspect upstream answers too (default true on create; kept when omitted on update)"`
@@ -161,7 +161,13 @@ func (s *Server) proxyDetail(ctx context.Context, p *bulwark.Proxy) (*proxyOutpu
 func proxyFromFields(p *bulwark.Proxy, f *ProxySettings) {
 	p.Description, p.Type, p.Provider = f.Description, bulwark.Protocol(orDefault(f.Type, string(bulwark.ProtocolLLM))), bulwark.Provider(f.Provider)
 	p.UpstreamURL, p.ListenAddr, p.Policies, p.Tags = f.UpstreamURL, f.ListenAddr, nonNil(f.Policies), nonNil(f.Tags)
-	p.AutoStart, p.TimeoutSeconds, p.MaxBodyBytes = f.AutoStart, f.TimeoutSeconds, f.MaxBodyBytes
+	p.TimeoutSeconds, p.MaxBodyBytes = f.TimeoutSeconds, f.MaxBodyBytes
+	switch {
+	case f.AutoStart != nil:
+		p.AutoStart = *f.AutoStart
+	case p.ID == 0:
+		p.AutoStart = true // a new proxy starts with Bulwark unless told otherwise
+	}
 }
 
 // sealCredential encrypts a credential for storage.

@@ -169,6 +169,16 @@ func (g *Gateway) Start(ctx context.Context) error {
 		return fmt.Errorf("gateway: list proxies: %w", err)
 	}
 	for _, p := range list {
+		if p.Enabled && !p.AutoStart {
+			// Auto-start is off: this process leaves the proxy stopped until
+			// an operator starts it (the stored desired state is unchanged,
+			// so other replicas are not affected).
+			g.mu.Lock()
+			in := newInstance(p.Name)
+			in.held = true
+			g.instances[p.Name] = in
+			g.mu.Unlock()
+		}
 		g.apply(ctx, p)
 	}
 	g.rec.start()
@@ -302,6 +312,9 @@ func (g *Gateway) SetEnabled(ctx context.Context, name string, enabled bool, by 
 	if err != nil {
 		return nil, err
 	}
+	if enabled {
+		g.release(name)
+	}
 	if p.Enabled != enabled {
 		p.Enabled = enabled
 		p.UpdatedBy = by
@@ -320,6 +333,7 @@ func (g *Gateway) Restart(ctx context.Context, name string) (*bulwark.Proxy, err
 	if err != nil {
 		return nil, err
 	}
+	g.release(name)
 	g.mu.Lock()
 	in := g.instances[name]
 	g.mu.Unlock()
@@ -370,6 +384,17 @@ func (g *Gateway) Names() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// release lets a proxy held back by auto-start run.
+func (g *Gateway) release(name string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if in := g.instances[name]; in != nil {
+		in.mu.Lock()
+		in.held = false
+		in.mu.Unlock()
+	}
 }
 
 func (g *Gateway) remove(ctx context.Context, name string) {

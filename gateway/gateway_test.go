@@ -119,6 +119,7 @@ func (f *fixture) addProxy(p *bulwark.Proxy) *bulwark.Proxy {
 	}
 	p.Credential = enc
 	p.Enabled = true
+	p.AutoStart = true
 	p.ScanResponses = true
 	if err := f.db.CreateProxy(context.Background(), p); err != nil {
 		f.t.Fatal(err)
@@ -607,5 +608,38 @@ func TestAzureAndRateLimit(t *testing.T) {
 	}
 	if codes[0] != 200 || codes[1] != 200 || codes[2] != 429 || last.Header.Get("Retry-After") == "" {
 		t.Fatalf("codes %v, Retry-After %q", codes, last.Header.Get("Retry-After"))
+	}
+}
+
+func TestAutoStartOff(t *testing.T) {
+	f := newFixture(t)
+	f.addProxy(&bulwark.Proxy{Name: "manual"})
+	ctx := context.Background()
+	p, _ := f.db.GetProxy(ctx, "manual")
+	p.AutoStart = false
+	if err := f.db.UpdateProxy(ctx, p, p.UpdatedAt); err != nil {
+		t.Fatal(err)
+	}
+	// A new process: the proxy stays stopped until an operator starts it.
+	gw, err := gateway.New(gateway.Options{Store: f.db, Keyring: f.ring, SyncInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = gw.Shutdown(ctx) }()
+	if st, _ := gw.Status("manual"); st.State != gateway.StateStopped || !strings.Contains(st.Reason, "auto-start") {
+		t.Fatalf("status %+v", st)
+	}
+	gw.ReloadAll(ctx) // a sync does not start it either
+	if st, _ := gw.Status("manual"); st.State != gateway.StateStopped {
+		t.Fatalf("after reload %+v", st)
+	}
+	if _, err := gw.SetEnabled(ctx, "manual", true, "op"); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := gw.Status("manual"); st.State != gateway.StateRunning {
+		t.Fatalf("after start %+v", st)
 	}
 }

@@ -25,6 +25,7 @@ type instance struct {
 	srv    *http.Server
 	ln     net.Listener
 	addr   string // configured listen address of srv
+	held   bool   // auto-start is off and no operator has started it in this process
 }
 
 type handlerBox struct{ h http.Handler }
@@ -96,6 +97,18 @@ func (in *instance) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // apply makes the instance match p.
 func (in *instance) apply(ctx context.Context, g *Gateway, p *bulwark.Proxy) {
+	in.mu.Lock()
+	held := in.held
+	in.mu.Unlock()
+	if held && p.Enabled {
+		in.handler.Store(nil)
+		in.stopListener(ctx)
+		in.mu.Lock()
+		in.cfg = p
+		in.mu.Unlock()
+		in.setStatus(g, StateStopped, "auto-start is off: start it to serve", "")
+		return
+	}
 	if !p.Enabled {
 		in.handler.Store(nil)
 		in.stopListener(ctx)
