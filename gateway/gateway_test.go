@@ -381,6 +381,25 @@ func TestSystemPromptBudgetAndStop(t *testing.T) {
 	if st, _ := f.gw.Status("openai"); st.State != gateway.StateStopped {
 		t.Fatalf("status %+v", st)
 	}
+	// Status changes are events.
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		page, err := f.db.ListEvents(ctx, bulwark.EventFilter{Type: bulwark.EventProxyStatus})
+		if err != nil {
+			t.Fatal(err)
+		}
+		actions := map[string]bool{}
+		for _, ev := range page.Items {
+			actions[ev.Action] = true
+		}
+		if actions["proxy.running"] && actions["proxy.stopped"] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("proxy status events: %v", actions)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func TestOwnListenerAndHotReload(t *testing.T) {
