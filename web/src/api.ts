@@ -13,6 +13,9 @@ export class ApiError extends Error {
     for (const d of this.details) {
       const key = (d.field || d.location || '').split('.').pop() || ''
       if (key && !out[key]) out[key] = d.message
+      // policies[0] is also reported under policies, for the field as a whole.
+      const base = key.replace(/\[\d+\].*$/, '')
+      if (base && base !== key && !out[base]) out[base] = d.message
     }
     return out
   }
@@ -122,4 +125,60 @@ export interface PolicyFinding {
 export interface PolicyTestResult {
   policies: string[]; findings: PolicyFinding[]; redacted_text?: string; blocked: boolean; max_severity?: string
   truncated: boolean; duration_us: number
+}
+
+// --- LLM gateway ---
+export type ProxyState = 'running' | 'stopped' | 'error' | 'unknown'
+export interface ProxyStatus { state: ProxyState; reason?: string; since?: string; addr?: string }
+export interface ProxyStats {
+  requests: number; blocked: number; errors: number; input_tokens: number; output_tokens: number
+  cost_usd: number; p50_ms: number; p99_ms: number
+}
+export interface Proxy {
+  id: number; name: string; description: string; type: 'llm' | 'mcp' | 'a2a'; provider?: '' | 'openai' | 'anthropic' | 'azure'
+  upstream_url: string; listen_addr: string; policies: string[]; credential_set: boolean; tags: string[]
+  enabled: boolean; auto_start: boolean; timeout_seconds: number; max_body_bytes: number; scan_responses: boolean
+  created_at: string; updated_at: string; updated_by?: string; status: ProxyStatus; stats: ProxyStats
+}
+export interface RequestRecord {
+  id: number; request_id: string; at: string; proxy: string; group_id?: number; group?: string; key_id?: number
+  user?: string; model?: string; api?: string; path?: string; stream: boolean; status: number
+  verdict: 'allow' | 'monitor' | 'redact' | 'block' | 'error' | 'deny'; rule_id?: string; findings: number
+  input_tokens: number; output_tokens: number; cache_read_tokens: number; cache_write_tokens: number
+  tokens_estimated: boolean; cost_usd: number; priced: boolean; latency_ms: number; upstream_ms: number; error?: string
+}
+export interface ProxyDetail extends Proxy { recent: RequestRecord[] }
+export interface GroupBudget {
+  budget_usd: number; spent_usd: number; reserved_usd: number; remaining_usd: number; utilization: number
+  period_start: string; resets_at: string
+}
+export interface Group {
+  id: number; name: string; description: string; proxies: string[]; requests_per_minute: number; tokens_per_minute: number
+  budget_usd: number; budget_warn_percent: number; budget_action: 'block' | 'warn'; budget_reset_at?: string
+  active_keys: number; created_at: string; updated_at: string; updated_by?: string; budget?: GroupBudget
+}
+export interface GatewayKey {
+  id: number; group_id: number; name: string; prefix: string; user?: string; user_email?: string
+  requests_per_minute: number; tokens_per_minute: number; expires_at?: string; revoked_at?: string
+  last_used_at?: string; created_at: string; created_by?: string; active: boolean
+}
+export interface SystemPrompt {
+  id: number; name: string; description: string; template: string; priority: number; proxies: string[]; groups: string[]
+  enabled: boolean; created_at: string; updated_at: string; updated_by?: string
+}
+export interface UsageBucket {
+  day: string; group: string; model: string; requests: number; blocked: number; input_tokens: number
+  output_tokens: number; cached_tokens: number; cost_usd: number; unpriced: number
+}
+export interface UsageTotals {
+  requests: number; blocked: number; input_tokens: number; output_tokens: number; cached_tokens: number
+  tokens: number; cost_usd: number; unpriced_requests: number
+}
+export interface Usage { since: string; until: string; buckets: UsageBucket[]; totals: UsageTotals }
+export interface RequestPage { items: RequestRecord[]; total: number; limit: number; offset: number }
+
+/** The message of an error for display. */
+export function errorText(e: unknown): string {
+  if (e instanceof ApiError) return e.message
+  return String(e)
 }

@@ -23,3 +23,33 @@ export function duration(sec: number): string {
 export function num(n: number): string {
   return n.toLocaleString()
 }
+
+/** US dollars: cents for amounts of a dollar and more, more digits below. */
+export function usd(n: number | undefined): string {
+  const v = n || 0
+  if (v === 0) return '$0.00'
+  if (Math.abs(v) >= 1) return '$' + v.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 })
+  if (Math.abs(v) >= 0.01) return '$' + v.toFixed(2)
+  return '$' + v.toPrecision(2).replace(/0+$/, '')
+}
+
+/** Milliseconds as "12 ms" or "1.4 s". */
+export function ms(n: number | undefined): string {
+  const v = n || 0
+  if (v >= 1000) return (v / 1000).toFixed(1) + ' s'
+  if (v >= 10) return Math.round(v) + ' ms'
+  return (Math.round(v * 10) / 10) + ' ms'
+}
+
+/** Large counts as 1.2k, 3.4M. */
+export function compact(n: number | undefined): string {
+  const v = n || 0
+  if (Math.abs(v) < 10000) return v.toLocaleString()
+  return v.toLocaleString(undefined, { notation: 'compact', maximumFractionDigits: 1 })
+}
+
+/** A date without the time. */
+export function day(s?: string): string {
+  if (!s) return '—'
+  return new Date(s).toLocaleDateString(undefined, { year: 'numeric', month: 'short', day: 'numeric' })
+}

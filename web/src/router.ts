@@ -15,6 +15,12 @@ export const router = createRouter({
     { path: '/access/users', name: 'users', component: () => import('./pages/UsersPage.vue'), meta: { role: 'admin', title: 'Users' } },
     { path: '/access/tokens', name: 'tokens', component: () => import('./pages/TokensPage.vue'), meta: { role: 'viewer', title: 'API tokens' } },
     { path: '/policies', name: 'policies', component: () => import('./pages/PoliciesPage.vue'), meta: { role: 'viewer', title: 'Policies' } },
+    { path: '/proxies', name: 'proxies', component: () => import('./pages/ProxiesPage.vue'), meta: { role: 'viewer', title: 'Proxies' } },
+    { path: '/proxies/:name', name: 'proxy', component: () => import('./pages/ProxyDetailPage.vue'), meta: { role: 'viewer', title: 'Proxy' } },
+    { path: '/groups', name: 'groups', component: () => import('./pages/GroupsPage.vue'), meta: { role: 'viewer', title: 'Groups & keys' } },
+    { path: '/budgets', name: 'budgets', component: () => import('./pages/BudgetsPage.vue'), meta: { role: 'viewer', title: 'Budgets' } },
+    { path: '/system-prompts', name: 'system-prompts', component: () => import('./pages/SystemPromptsPage.vue'), meta: { role: 'viewer', title: 'System prompts' } },
+    { path: '/usage', name: 'usage', component: () => import('./pages/UsagePage.vue'), meta: { role: 'viewer', title: 'Usage' } },
     { path: '/audit', name: 'audit', component: () => import('./pages/AuditPage.vue'), meta: { role: 'viewer', title: 'Audit log' } },
     { path: '/settings', name: 'settings', component: () => import('./pages/SettingsPage.vue'), meta: { role: 'viewer', title: 'Settings' } },
     { path: '/about', name: 'about', component: () => import('./pages/AboutPage.vue'), meta: { role: 'viewer', title: 'About' } },
@@ -42,5 +48,6 @@ router.beforeEach(async (to: RouteLocationNormalized) => {
 })
 
 router.afterEach((to) => {
-  document.title = (to.meta.title ? to.meta.title + ' · ' : '') + 'Bulwark'
+  const title = to.name === 'proxy' ? String(to.params.name) : to.meta.title
+  document.title = (title ? title + ' · ' : '') + 'Bulwark'
 })
