@@ -1,0 +1,388 @@
+package mcp
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/inspect"
+)
+
+// Authenticator resolves the client's gateway key into its key and group
+// and checks the group may use the proxy (the access stage of the chain).
+type Authenticator interface {
+	Request(ctx context.Context, x *inspect.Exchange) error
+}
+
+// Upstream opens a connection to the MCP server for one client session.
+type Upstream func(ctx context.Context) (sdk.Connection, error)
+
+// HandlerConfig is everything one MCP proxy's handler needs.
+type HandlerConfig struct {
+	Proxy    *bulwark.Proxy
+	Auth     Authenticator
+	Upstream Upstream
+	Hooks    Hooks
+	Log      *slog.Logger
+	// MaxMessageBytes bounds one message from a client (default 4 MiB).
+	MaxMessageBytes int64
+	// IdleTimeout ends a session nobody used for this long (default 30 min).
+	IdleTimeout time.Duration
+	// MaxSessions bounds concurrent sessions (default 10000).
+	MaxSessions int
+}
+
+// Handler serves one MCP proxy to clients over streamable HTTP (POST, GET
+// and DELETE on the proxy's root or /mcp) and the legacy HTTP+SSE
+// transport (GET /sse, POST /message?session=…).
+type Handler struct {
+	c HandlerConfig
+
+	mu       sync.Mutex
+	sessions map[string]*downSession
+	closed   bool
+}
+
+type downSession struct {
+	id        string
+	keyID     int64
+	streaming *sdk.StreamableServerTransport
+	legacy    *sdk.SSEServerTransport
+	relay     *Session
+	lastUsed  time.Time
+}
+
+// NewHandler returns the handler of one MCP proxy.
+func NewHandler(c HandlerConfig) *Handler {
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = 4 << 20
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 30 * time.Minute
+	}
+	if c.MaxSessions <= 0 {
+		c.MaxSessions = 10000
+	}
+	return &Handler{c: c, sessions: map[string]*downSession{}}
+}
+
+const sessionHeader = "Mcp-Session-Id"
+
+// writeRPCError answers with an HTTP status and a JSON-RPC error body (id null).
+func writeRPCError(w http.ResponseWriter, status int, code int64, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": nil, "error": map[string]any{"code": code, "message": msg}})
+	_, _ = w.Write(b)
+}
+
+func credentialOf(r *http.Request) string {
+	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+		return strings.TrimSpace(a[7:])
+	}
+	if k := r.Header.Get("X-Api-Key"); k != "" {
+		return strings.TrimSpace(k)
+	}
+	return ""
+}
+
+// authenticate runs the access stage; on refusal it has answered.
+func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (*inspect.Exchange, bool) {
+	x := &inspect.Exchange{Proxy: h.c.Proxy.Name, Protocol: bulwark.ProtocolMCP, Credential: credentialOf(r), Start: time.Now()}
+	if err := h.c.Auth.Request(r.Context(), x); err != nil {
+		var b *inspect.Block
+		if errors.As(err, &b) {
+			if b.Status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="bulwark"`)
+			}
+			writeRPCError(w, b.Status, -32001, b.Message)
+			return nil, false
+		}
+		h.c.Log.Error("mcp authentication failed", "err", err)
+		writeRPCError(w, http.StatusInternalServerError, CodeGatewayError, "The gateway could not check the credentials.")
+		return nil, false
+	}
+	return x, true
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := strings.TrimSuffix(r.URL.Path, "/")
+	switch path {
+	case "", "/mcp":
+		h.serveStreamable(w, r)
+	case "/sse":
+		h.serveLegacyGET(w, r)
+	case "/message", "/messages":
+		h.serveLegacyPOST(w, r)
+	default:
+		writeRPCError(w, http.StatusNotFound, -32601, "Not found. MCP clients connect to this proxy's root (streamable HTTP) or /sse (legacy SSE).")
+	}
+}
+
+func newSessionID() string { return rand.Text() }
+
+// lookup returns the session id owned by the key of x.
+func (h *Handler) lookup(id string, x *inspect.Exchange) *downSession {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.sessions[id]
+	if s == nil || x.Key == nil || s.keyID != x.Key.ID {
+		return nil
+	}
+	s.lastUsed = time.Now()
+	return s
+}
+
+func (h *Handler) serveStreamable(w http.ResponseWriter, r *http.Request) {
+	x, ok := h.authenticate(w, r)
+	if !ok {
+		return
+	}
+	id := r.Header.Get(sessionHeader)
+	switch r.Method {
+	case http.MethodPost:
+	case http.MethodGet, http.MethodDelete:
+		if id == "" {
+			writeRPCError(w, http.StatusBadRequest, -32600, r.Method+" needs the Mcp-Session-Id header of an initialized session.")
+			return
+		}
+		s := h.lookup(id, x)
+		if s == nil || s.streaming == nil {
+			writeRPCError(w, http.StatusNotFound, -32001, "Session not found: initialize a new session.")
+			return
+		}
+		if r.Method == http.MethodDelete {
+			h.end(id)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		s.streaming.ServeHTTP(w, r)
+		return
+	default:
+		w.Header().Set("Allow", "GET, POST, DELETE")
+		writeRPCError(w, http.StatusMethodNotAllowed, -32600, "MCP streamable HTTP uses POST, GET and DELETE.")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.c.MaxMessageBytes))
+	if err != nil {
+		writeRPCError(w, http.StatusRequestEntityTooLarge, -32600, fmt.Sprintf("Message larger than %d bytes.", h.c.MaxMessageBytes))
+		return
+	}
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		writeRPCError(w, http.StatusBadRequest, -32600, "JSON-RPC batches are not supported (MCP 2025-06-18 and later): send one message per request.")
+		return
+	}
+	var head struct {
+		Method string          `json:"method"`
+		ID     json.RawMessage `json:"id"`
+	}
+	if err := json.Unmarshal(trimmed, &head); err != nil {
+		writeRPCError(w, http.StatusBadRequest, -32700, "Parse error: the body is not a JSON-RPC message: "+err.Error())
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if id != "" {
+		s := h.lookup(id, x)
+		if s == nil || s.streaming == nil {
+			// Unknown (expired, deleted, or from before a restart): the
+			// client must re-initialize, as the spec prescribes for 404.
+			writeRPCError(w, http.StatusNotFound, -32001, "Session not found: initialize a new session.")
+			return
+		}
+		s.streaming.ServeHTTP(w, r)
+		return
+	}
+	if head.Method != "initialize" {
+		writeRPCError(w, http.StatusBadRequest, -32600, "No Mcp-Session-Id: the first request of a session must be initialize.")
+		return
+	}
+	s, err := h.open(r.Context(), x, func(id string) (sdk.Connection, *sdk.StreamableServerTransport, *sdk.SSEServerTransport, error) {
+		t := &sdk.StreamableServerTransport{SessionID: id}
+		c, err := t.Connect(context.Background())
+		return c, t, nil, err
+	})
+	if err != nil {
+		h.openFailed(w, err)
+		return
+	}
+	s.streaming.ServeHTTP(w, r)
+}
+
+// errTooManySessions refuses a session beyond MaxSessions.
+var errTooManySessions = errors.New("too many sessions")
+
+func (h *Handler) openFailed(w http.ResponseWriter, err error) {
+	if errors.Is(err, errTooManySessions) {
+		writeRPCError(w, http.StatusServiceUnavailable, -32000, "The gateway has too many open MCP sessions; retry later.")
+		return
+	}
+	h.c.Log.Error("mcp upstream unavailable", "proxy", h.c.Proxy.Name, "err", err)
+	writeRPCError(w, http.StatusBadGateway, -32000, "The MCP server could not be reached: "+err.Error())
+}
+
+// open dials the upstream and starts the relay of a new session.
+func (h *Handler) open(ctx context.Context, x *inspect.Exchange, down func(id string) (sdk.Connection, *sdk.StreamableServerTransport, *sdk.SSEServerTransport, error)) (*downSession, error) {
+	h.mu.Lock()
+	if h.closed || len(h.sessions) >= h.c.MaxSessions {
+		h.mu.Unlock()
+		return nil, errTooManySessions
+	}
+	h.mu.Unlock()
+	up, err := h.c.Upstream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id := newSessionID()
+	dc, st, lt, err := down(id)
+	if err != nil {
+		_ = up.Close()
+		return nil, err
+	}
+	c := Client{Group: x.Group, Key: x.Key}
+	s := &downSession{id: id, streaming: st, legacy: lt, lastUsed: time.Now(),
+		relay: NewSession(id, c, dc, up, h.c.Hooks, h.c.Log.With("proxy", h.c.Proxy.Name, "session", id))}
+	if x.Key != nil {
+		s.keyID = x.Key.ID
+	}
+	h.mu.Lock()
+	h.sessions[id] = s
+	h.mu.Unlock()
+	go func() {
+		if err := s.relay.Run(context.Background()); err != nil {
+			h.c.Log.Warn("mcp session ended with an error", "proxy", h.c.Proxy.Name, "session", id, "err", err)
+		}
+		h.mu.Lock()
+		delete(h.sessions, id)
+		h.mu.Unlock()
+	}()
+	return s, nil
+}
+
+// end closes a session.
+func (h *Handler) end(id string) {
+	h.mu.Lock()
+	s := h.sessions[id]
+	delete(h.sessions, id)
+	h.mu.Unlock()
+	if s != nil {
+		s.relay.Close()
+	}
+}
+
+// Sessions is the number of open sessions.
+func (h *Handler) Sessions() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.sessions)
+}
+
+// Expire ends sessions idle for longer than the idle timeout; the gateway
+// calls it periodically.
+func (h *Handler) Expire(now time.Time) {
+	h.mu.Lock()
+	var idle []string
+	for id, s := range h.sessions {
+		if s.legacy == nil && now.Sub(s.lastUsed) > h.c.IdleTimeout {
+			idle = append(idle, id)
+		}
+	}
+	h.mu.Unlock()
+	for _, id := range idle {
+		h.end(id)
+	}
+}
+
+// Close ends every session (the proxy stops or is rebuilt).
+func (h *Handler) Close() {
+	h.mu.Lock()
+	h.closed = true
+	ids := make([]string, 0, len(h.sessions))
+	for id := range h.sessions {
+		ids = append(ids, id)
+	}
+	h.mu.Unlock()
+	for _, id := range ids {
+		h.end(id)
+	}
+}
+
+// serveLegacyGET opens a legacy HTTP+SSE session: the GET stays open as the
+// server-to-client stream; the client posts to the endpoint it is sent.
+func (h *Handler) serveLegacyGET(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", "GET")
+		writeRPCError(w, http.StatusMethodNotAllowed, -32600, "GET /sse opens a legacy SSE session.")
+		return
+	}
+	x, ok := h.authenticate(w, r)
+	if !ok {
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("Connection", "keep-alive")
+	base := MountPath(r.Context()) + strings.TrimSuffix(r.URL.Path, "/sse")
+	s, err := h.open(r.Context(), x, func(id string) (sdk.Connection, *sdk.StreamableServerTransport, *sdk.SSEServerTransport, error) {
+		t := &sdk.SSEServerTransport{Endpoint: base + "/message?sessionId=" + id, Response: w, MaxRequestBodyBytes: h.c.MaxMessageBytes}
+		c, err := t.Connect(r.Context())
+		return c, nil, t, err
+	})
+	if err != nil {
+		h.openFailed(w, err)
+		return
+	}
+	select {
+	case <-r.Context().Done():
+	case <-s.relay.Done():
+	}
+	h.end(s.id)
+}
+
+func (h *Handler) serveLegacyPOST(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		writeRPCError(w, http.StatusMethodNotAllowed, -32600, "POST /message sends a message of a legacy SSE session.")
+		return
+	}
+	x, ok := h.authenticate(w, r)
+	if !ok {
+		return
+	}
+	id := r.URL.Query().Get("sessionId")
+	s := h.lookup(id, x)
+	if s == nil || s.legacy == nil {
+		writeRPCError(w, http.StatusNotFound, -32001, "Session not found: open a new one with GET /sse.")
+		return
+	}
+	s.legacy.ServeHTTP(w, r)
+}
+
+type mountKey struct{}
+
+// WithMountPath records the path prefix the proxy is mounted at (/p/{name})
+// so that endpoints sent to clients include it.
+func WithMountPath(ctx context.Context, prefix string) context.Context {
+	return context.WithValue(ctx, mountKey{}, prefix)
+}
+
+// MountPath is the prefix set by WithMountPath, or "".
+func MountPath(ctx context.Context) string {
+	p, _ := ctx.Value(mountKey{}).(string)
+	return p
+}

@@ -1,0 +1,440 @@
+package mcp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/inspect"
+)
+
+// JSON-RPC error codes of the gateway's own refusals. They are in the
+// implementation-defined server error range, so clients treat them as
+// errors of the call, not of the transport.
+const (
+	CodeToolNotApproved = -32010 // the tool is pending, denied, quarantined, removed or not allowed for the group
+	CodePolicyViolation = -32011 // a policy rule blocked the arguments or the result
+	CodeRateLimited     = -32012
+	CodeGatewayError    = -32013 // the gateway could not inspect the message: refused, never passed uninspected
+)
+
+// Client identifies who a session belongs to.
+type Client struct {
+	Group *bulwark.Group
+	Key   *bulwark.GatewayKey
+}
+
+// GroupName is the client's group name, or "".
+func (c Client) GroupName() string {
+	if c.Group == nil {
+		return ""
+	}
+	return c.Group.Name
+}
+
+// Refusal is why a client may not use a tool.
+type Refusal struct {
+	Code    int64
+	Message string
+}
+
+// Hooks connect a session to the gateway: the tool registry (approval,
+// pinning), the proxy's policies and the records.
+type Hooks interface {
+	// Listed records a listing the server gave (tools, prompts or
+	// resources, each item its raw definition) and returns the names the
+	// client may see. An error fails the listing closed.
+	Listed(ctx context.Context, kind bulwark.ToolKind, items []json.RawMessage, c Client) (visible map[string]bool, err error)
+	// Check decides whether c may use kind/name now (approved, unchanged,
+	// allowed for the group, within its rate).
+	Check(ctx context.Context, kind bulwark.ToolKind, name string, c Client) *Refusal
+	// Scan inspects the texts of doc on surface; it may redact them in place
+	// (when redact is true) and returns a block or an error.
+	Scan(ctx context.Context, surface bulwark.Surface, doc inspect.Doc, redact bool, call *Call) error
+	// Instructions scans the server's initialize instructions.
+	Instructions(ctx context.Context, text string)
+	// Done reports a finished call.
+	Done(call *Call)
+}
+
+// Call is one tools/call (or prompts/get, resources/read) through the relay.
+type Call struct {
+	Session  string
+	Client   Client
+	Kind     bulwark.ToolKind
+	Name     string
+	Start    time.Time
+	Duration time.Duration
+	Verdict  bulwark.Verdict
+	RuleID   string
+	Findings []bulwark.Finding
+	Error    string
+}
+
+// pending is a client request forwarded upstream, awaiting its response.
+type pending struct {
+	method string
+	call   *Call
+}
+
+// Session relays one client session to its upstream connection.
+type Session struct {
+	ID     string
+	Client Client
+	down   sdk.Connection // the client
+	up     sdk.Connection // the server
+	hooks  Hooks
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	pending map[jsonrpc.ID]pending
+	ownSeq  atomic.Int64
+	closed  atomic.Bool
+	done    chan struct{}
+}
+
+// NewSession relays between down (the client) and up (the server).
+func NewSession(id string, c Client, down, up sdk.Connection, hooks Hooks, log *slog.Logger) *Session {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Session{ID: id, Client: c, down: down, up: up, hooks: hooks, log: log,
+		pending: map[jsonrpc.ID]pending{}, done: make(chan struct{})}
+}
+
+// Done is closed when the session has ended.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Run relays until either side ends or ctx is cancelled, then closes both.
+func (s *Session) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	go func() { errc <- s.fromClient(ctx) }()
+	go func() { errc <- s.fromServer(ctx) }()
+	err := <-errc
+	cancel()
+	s.Close()
+	<-errc // the other loop ends once both connections are closed
+	if errors.Is(err, context.Canceled) || errors.Is(err, sdk.ErrConnectionClosed) || isEOF(err) {
+		err = nil
+	}
+	return err
+}
+
+// Close ends the session.
+func (s *Session) Close() {
+	if s.closed.CompareAndSwap(false, true) {
+		_ = s.down.Close()
+		_ = s.up.Close()
+		close(s.done)
+	}
+}
+
+func isEOF(err error) bool {
+	return err != nil && (err.Error() == "EOF" || strings.Contains(err.Error(), "EOF"))
+}
+
+// fromClient relays client → server, enforcing approvals and policies.
+func (s *Session) fromClient(ctx context.Context) error {
+	for {
+		msg, err := s.down.Read(ctx)
+		if err != nil {
+			return err
+		}
+		switch m := msg.(type) {
+		case *jsonrpc.Request:
+			if !m.IsCall() {
+				if err := s.up.Write(ctx, m); err != nil {
+					return err
+				}
+				continue
+			}
+			fwd, reply := s.request(ctx, m)
+			if reply != nil {
+				if err := s.down.Write(ctx, reply); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := s.up.Write(ctx, fwd); err != nil {
+				s.forget(m.ID)
+				return err
+			}
+		case *jsonrpc.Response:
+			// The client answers a server request (sampling, elicitation, roots).
+			if err := s.up.Write(ctx, m); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (s *Session) forget(id jsonrpc.ID) {
+	s.mu.Lock()
+	delete(s.pending, id)
+	s.mu.Unlock()
+}
+
+// errorReply is a JSON-RPC error response to id.
+func errorReply(id jsonrpc.ID, code int64, msg string, data any) *jsonrpc.Response {
+	we := &jsonrpc.Error{Code: code, Message: msg}
+	if data != nil {
+		we.Data, _ = json.Marshal(data)
+	}
+	return &jsonrpc.Response{ID: id, Error: we}
+}
+
+// request decides about a client call: forward it (possibly changed) or
+// answer it here with an error.
+func (s *Session) request(ctx context.Context, m *jsonrpc.Request) (*jsonrpc.Request, *jsonrpc.Response) {
+	p := pending{method: m.Method}
+	var kind bulwark.ToolKind
+	var name string
+	switch m.Method {
+	case "tools/call":
+		kind = bulwark.KindTool
+		var params struct {
+			Name      string          `json:"name"`
+			Arguments json.RawMessage `json:"arguments"`
+		}
+		if err := json.Unmarshal(m.Params, &params); err != nil || params.Name == "" {
+			return nil, errorReply(m.ID, jsonrpc.CodeInvalidParams, "tools/call needs params {name, arguments}", nil)
+		}
+		name = params.Name
+	case "prompts/get":
+		kind = bulwark.KindPrompt
+		var params struct {
+			Name string `json:"name"`
+		}
+		if err := json.Unmarshal(m.Params, &params); err != nil || params.Name == "" {
+			return nil, errorReply(m.ID, jsonrpc.CodeInvalidParams, "prompts/get needs params {name}", nil)
+		}
+		name = params.Name
+	case "resources/read":
+		kind = bulwark.KindResource
+		var params struct {
+			URI string `json:"uri"`
+		}
+		if err := json.Unmarshal(m.Params, &params); err != nil || params.URI == "" {
+			return nil, errorReply(m.ID, jsonrpc.CodeInvalidParams, "resources/read needs params {uri}", nil)
+		}
+		name = params.URI
+	}
+	if kind != "" {
+		call := &Call{Session: s.ID, Client: s.Client, Kind: kind, Name: name, Start: time.Now(), Verdict: bulwark.VerdictAllow}
+		p.call = call
+		if r := s.hooks.Check(ctx, kind, name, s.Client); r != nil {
+			call.Verdict, call.Error = bulwark.VerdictDeny, r.Message
+			s.hooks.Done(call)
+			return nil, errorReply(m.ID, r.Code, r.Message, map[string]any{"bulwark": map[string]any{"tool": name, "kind": kind}})
+		}
+		if m.Method == "tools/call" || m.Method == "prompts/get" {
+			doc, err := newJSONDoc(m.Params, "arguments", bulwark.SurfaceToolArguments)
+			if err == nil {
+				err = s.hooks.Scan(ctx, bulwark.SurfaceToolArguments, doc, false, call)
+			}
+			if refusal := s.refuse(m.ID, call, err); refusal != nil {
+				return nil, refusal
+			}
+		}
+	}
+	s.mu.Lock()
+	if _, dup := s.pending[m.ID]; dup {
+		s.mu.Unlock()
+		return nil, errorReply(m.ID, jsonrpc.CodeInvalidRequest, "a request with this id is already in flight", nil)
+	}
+	s.pending[m.ID] = p
+	s.mu.Unlock()
+	return m, nil
+}
+
+// refuse turns a scan outcome into an error reply, or nil to go on.
+func (s *Session) refuse(id jsonrpc.ID, call *Call, err error) *jsonrpc.Response {
+	if err == nil {
+		return nil
+	}
+	var b *inspect.Block
+	if errors.As(err, &b) {
+		call.Verdict, call.RuleID = bulwark.VerdictBlock, b.RuleID
+		s.hooks.Done(call)
+		return errorReply(id, CodePolicyViolation, b.Message, map[string]any{"bulwark": map[string]any{"rule_id": b.RuleID, "tool": call.Name}})
+	}
+	call.Verdict, call.Error = bulwark.VerdictError, err.Error()
+	s.hooks.Done(call)
+	s.log.Error("mcp inspection failed", "session", s.ID, "tool", call.Name, "err", err)
+	return errorReply(id, CodeGatewayError, "The gateway could not inspect this message, so it was not passed on.", nil)
+}
+
+// fromServer relays server → client, filtering listings and inspecting results.
+func (s *Session) fromServer(ctx context.Context) error {
+	for {
+		msg, err := s.up.Read(ctx)
+		if err != nil {
+			return err
+		}
+		switch m := msg.(type) {
+		case *jsonrpc.Response:
+			out := s.response(ctx, m)
+			if out == nil {
+				continue
+			}
+			if err := s.down.Write(ctx, out); err != nil {
+				return err
+			}
+		case *jsonrpc.Request:
+			if !m.IsCall() && m.Method == "notifications/tools/list_changed" {
+				// Learn the new list now, so a change is caught (and
+				// quarantined) even if the client never lists again.
+				s.relist(ctx, "tools/list")
+			}
+			if err := s.down.Write(ctx, m); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// relist sends the gateway's own listing request upstream.
+func (s *Session) relist(ctx context.Context, method string) {
+	id, _ := jsonrpc.MakeID(fmt.Sprintf("bulwark-relist-%d", s.ownSeq.Add(1)))
+	s.mu.Lock()
+	s.pending[id] = pending{method: method + "#own"}
+	s.mu.Unlock()
+	if err := s.up.Write(ctx, &jsonrpc.Request{ID: id, Method: method, Params: json.RawMessage(`{}`)}); err != nil {
+		s.forget(id)
+	}
+}
+
+var listKinds = map[string]struct {
+	kind  bulwark.ToolKind
+	field string
+}{
+	"tools/list":               {bulwark.KindTool, "tools"},
+	"prompts/list":             {bulwark.KindPrompt, "prompts"},
+	"resources/list":           {bulwark.KindResource, "resources"},
+	"resources/templates/list": {bulwark.KindResource, "resourceTemplates"},
+}
+
+// response handles the server's answer to a request; nil means drop it.
+func (s *Session) response(ctx context.Context, m *jsonrpc.Response) *jsonrpc.Response {
+	s.mu.Lock()
+	p, ok := s.pending[m.ID]
+	delete(s.pending, m.ID)
+	s.mu.Unlock()
+	if !ok {
+		return m // not ours to judge (e.g. a late answer after a client cancel)
+	}
+	own := strings.HasSuffix(p.method, "#own")
+	method := strings.TrimSuffix(p.method, "#own")
+	if m.Error != nil {
+		if p.call != nil {
+			p.call.Verdict, p.call.Error = bulwark.VerdictError, m.Error.Error()
+			p.call.Duration = time.Since(p.call.Start)
+			s.hooks.Done(p.call)
+		}
+		if own {
+			return nil
+		}
+		return m
+	}
+	if lk, isList := listKinds[method]; isList {
+		out, err := s.filterListing(ctx, lk.kind, lk.field, m.Result)
+		if own {
+			return nil
+		}
+		if err != nil {
+			s.log.Error("mcp listing could not be checked", "session", s.ID, "method", method, "err", err)
+			return errorReply(m.ID, CodeGatewayError, "The gateway could not check the server's "+lk.field+", so none are offered.", nil)
+		}
+		return &jsonrpc.Response{ID: m.ID, Result: out}
+	}
+	switch method {
+	case "initialize":
+		var res struct {
+			Instructions string `json:"instructions"`
+		}
+		if json.Unmarshal(m.Result, &res) == nil && res.Instructions != "" {
+			s.hooks.Instructions(ctx, res.Instructions)
+		}
+		return m
+	case "tools/call", "prompts/get", "resources/read":
+		call := p.call
+		doc, err := newJSONDoc(m.Result, "", bulwark.SurfaceToolResult)
+		if err == nil {
+			err = s.hooks.Scan(ctx, bulwark.SurfaceToolResult, doc, true, call)
+		}
+		call.Duration = time.Since(call.Start)
+		if refusal := s.refuse(m.ID, call, err); refusal != nil {
+			return refusal
+		}
+		s.hooks.Done(call)
+		if doc.Modified() {
+			b, err := doc.Encode()
+			if err != nil {
+				return errorReply(m.ID, CodeGatewayError, "The gateway could not re-encode the result.", nil)
+			}
+			return &jsonrpc.Response{ID: m.ID, Result: b}
+		}
+		return m
+	}
+	return m
+}
+
+// filterListing reconciles a listing and keeps the items the client may see.
+func (s *Session) filterListing(ctx context.Context, kind bulwark.ToolKind, field string, result json.RawMessage) (json.RawMessage, error) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(result, &obj); err != nil {
+		return nil, fmt.Errorf("listing is not a JSON object: %w", err)
+	}
+	var items []json.RawMessage
+	if raw, ok := obj[field]; ok {
+		if err := json.Unmarshal(raw, &items); err != nil {
+			return nil, fmt.Errorf("%s is not an array: %w", field, err)
+		}
+	}
+	visible, err := s.hooks.Listed(ctx, kind, items, s.Client)
+	if err != nil {
+		return nil, err
+	}
+	kept := make([]json.RawMessage, 0, len(items))
+	for _, it := range items {
+		if visible[itemName(kind, it)] {
+			kept = append(kept, it)
+		}
+	}
+	b, err := json.Marshal(kept)
+	if err != nil {
+		return nil, err
+	}
+	obj[field] = b
+	return json.Marshal(obj)
+}
+
+// itemName is the name a listing item is approved under: a resource's URI
+// (or URI template), otherwise its name.
+func itemName(kind bulwark.ToolKind, item json.RawMessage) string {
+	var v struct {
+		Name        string `json:"name"`
+		URI         string `json:"uri"`
+		URITemplate string `json:"uriTemplate"`
+	}
+	_ = json.Unmarshal(item, &v)
+	if kind == bulwark.KindResource {
+		if v.URI != "" {
+			return v.URI
+		}
+		return v.URITemplate
+	}
+	return v.Name
+}
