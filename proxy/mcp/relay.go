@@ -125,7 +125,7 @@ func (s *Session) Run(ctx context.Context) error {
 	err := <-errc
 	cancel()
 	s.Close()
-	<-errc // the other loop ends once both connections are closed
+	_ = <-errc // the other loop ends once both connections are closed
 	if errors.Is(err, context.Canceled) || errors.Is(err, sdk.ErrConnectionClosed) || isEOF(err) {
 		err = nil
 	}
