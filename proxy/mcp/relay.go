@@ -125,7 +125,9 @@ func (s *Session) Run(ctx context.Context) error {
 	err := <-errc
 	cancel()
 	s.Close()
-	_ = <-errc // the other loop ends once both connections are closed
+	if second := <-errc; err == nil { // the other loop ends once both connections are closed
+		err = second
+	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, sdk.ErrConnectionClosed) || isEOF(err) {
 		err = nil
 	}
