@@ -36,13 +36,26 @@ func (s *Stage) Request(ctx context.Context, x *inspect.Exchange) error {
 	if x.Masker == nil {
 		x.Masker = detect.NewMasker()
 	}
-	return s.apply(ctx, x, x.Request, false, nil)
+	return s.apply(ctx, x, x.Request, false, nil, true)
+}
+
+// Scan scans the texts of doc (tool arguments or results, each on the
+// surface its Part reports), records findings on x, returns a block for a
+// block finding, and redacts in place when redact is true.
+func (s *Stage) Scan(ctx context.Context, x *inspect.Exchange, doc inspect.Doc, redact bool) error {
+	if doc == nil || s.Engine == nil {
+		return nil
+	}
+	if x.Masker == nil {
+		x.Masker = detect.NewMasker()
+	}
+	return s.apply(ctx, x, doc, false, nil, redact)
 }
 
 // apply scans each text of doc, records findings, blocks on the first block
-// finding and redacts. For an answer (response true) it also restores the
-// placeholders of mapping.
-func (s *Stage) apply(ctx context.Context, x *inspect.Exchange, doc inspect.Doc, response bool, mapping map[string]string) error {
+// finding and, when allowRedact, redacts. For an answer (response true) it
+// also restores the placeholders of mapping.
+func (s *Stage) apply(ctx context.Context, x *inspect.Exchange, doc inspect.Doc, response bool, mapping map[string]string, allowRedact bool) error {
 	for i, n := 0, doc.Len(); i < n; i++ {
 		path, surface, text := doc.Part(i)
 		if text == "" {
@@ -65,7 +78,7 @@ func (s *Stage) apply(ctx context.Context, x *inspect.Exchange, doc inspect.Doc,
 			return b
 		}
 		out := text
-		if redact {
+		if redact && allowRedact {
 			var fs []bulwark.Finding
 			out, fs = s.Engine.Redact(text, s.Protocol, surface, x.Masker)
 			x.Redacted += len(fs)
@@ -89,7 +102,7 @@ func (s *Stage) Response(ctx context.Context, x *inspect.Exchange, doc inspect.D
 	if x.Masker == nil {
 		x.Masker = detect.NewMasker()
 	}
-	return s.apply(ctx, x, doc, true, mapping)
+	return s.apply(ctx, x, doc, true, mapping, true)
 }
 
 // blockOf returns the block verdict for the most severe block finding.
