@@ -99,7 +99,7 @@ func benchTargets(b *testing.B) (urls, auths map[string]string) {
 	}
 	if err := db.CreateProxy(ctx, &bulwark.Proxy{Name: "bench", Type: bulwark.ProtocolLLM, Provider: bulwark.ProviderOpenAI,
 		UpstreamURL: up.URL, Policies: []string{"llm-critical-security", "llm-compliance-gdpr"}, Credential: cred,
-		Enabled: true, ScanResponses: true}); err != nil {
+		Enabled: true, AutoStart: true, ScanResponses: true}); err != nil {
 		b.Fatal(err)
 	}
 	if err := gw.Start(ctx); err != nil {
