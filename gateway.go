@@ -57,9 +57,11 @@ type Proxy struct {
 	MaxBodyBytes int64
 	// ScanResponses inspects upstream answers as well as requests.
 	ScanResponses bool
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
-	UpdatedBy     string
+	// MCP holds the settings of an mcp proxy (nil for other types).
+	MCP       *MCPConfig
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	UpdatedBy string
 }
 
 // Limits on gateway fields.
@@ -99,8 +101,22 @@ func (p *Proxy) Validate() error {
 	if p.Type == ProtocolLLM && !p.Provider.Valid() {
 		add("provider", "must be one of %s for an llm proxy, got %q", joinValues(ProviderList), p.Provider)
 	}
-	if msg := upstreamProblem(p.UpstreamURL); msg != "" {
-		add("upstream_url", "%s", msg)
+	stdio := p.Type == ProtocolMCP && p.MCP != nil && p.MCP.Transport == MCPStdio
+	switch {
+	case stdio && p.UpstreamURL != "":
+		add("upstream_url", "must be empty for a stdio MCP server (set mcp.command instead)")
+	case !stdio:
+		if msg := upstreamProblem(p.UpstreamURL); msg != "" {
+			add("upstream_url", "%s", msg)
+		}
+	}
+	switch {
+	case p.Type == ProtocolMCP && p.MCP == nil:
+		add("mcp", "is required for an mcp proxy (at least the transport)")
+	case p.Type == ProtocolMCP:
+		fe = append(fe, p.MCP.Validate(p.UpstreamURL)...)
+	case p.MCP != nil:
+		add("mcp", "applies to mcp proxies only")
 	}
 	if p.ListenAddr != "" {
 		if _, port, err := net.SplitHostPort(p.ListenAddr); err != nil || port == "" || port == "0" {
@@ -438,6 +454,7 @@ type GatewayStore interface {
 	GetProxy(ctx context.Context, name string) (*Proxy, error)
 	ListProxies(ctx context.Context) ([]*Proxy, error) // ordered by name
 	UpdateProxy(ctx context.Context, p *Proxy, ifUpdatedAt time.Time) error
+	// DeleteProxy removes the proxy and its MCP tools.
 	DeleteProxy(ctx context.Context, name string) error
 
 	CreateGroup(ctx context.Context, g *Group) error

@@ -89,6 +89,7 @@ type Store interface {
 	SettingStore
 	EventStore
 	GatewayStore
+	MCPToolStore
 	// Ready reports whether the database answers and migrations are applied.
 	Ready(ctx context.Context) error
 	Close() error

@@ -70,52 +70,96 @@ func nextVersion(ifUpdatedAt time.Time) time.Time {
 func (db *DB) updateVersioned(ctx context.Context, op, what, nameTaken, query string, args []any,
 	exists string, existsArgs ...any) error {
 	return wrap(op, db.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, query, args...)
-		if isUniqueViolation(err) {
-			return conflict("%s", nameTaken)
-		}
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n > 0 {
-			return nil
-		}
-		var one int
-		err = tx.QueryRowContext(ctx, exists, existsArgs...).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return notFound("%s not found", what)
-		}
-		if err != nil {
-			return err
-		}
-		return conflict("%s was changed by someone else since you loaded it; reload and apply your change again", what)
+		return execVersioned(ctx, tx, what, nameTaken, query, args, exists, existsArgs...)
 	}))
+}
+
+// execVersioned is the body of updateVersioned, in the caller's transaction.
+func execVersioned(ctx context.Context, tx *sql.Tx, what, nameTaken, query string, args []any,
+	exists string, existsArgs ...any) error {
+	res, err := tx.ExecContext(ctx, query, args...)
+	if isUniqueViolation(err) {
+		return conflict("%s", nameTaken)
+	}
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	var one int
+	err = tx.QueryRowContext(ctx, exists, existsArgs...).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return notFound("%s not found", what)
+	}
+	if err != nil {
+		return err
+	}
+	return conflict("%s was changed by someone else since you loaded it; reload and apply your change again", what)
 }
 
 // --- proxies ---
 
 const proxyCols = `id, name, description, type, provider, upstream_url, listen_addr, policies, credential, tags,
-	enabled, auto_start, timeout_seconds, max_body_bytes, scan_responses, created_at, updated_at, updated_by`
+	enabled, auto_start, timeout_seconds, max_body_bytes, scan_responses, mcp_config, created_at, updated_at, updated_by`
 
 func scanProxy(s scanner) (*bulwark.Proxy, error) {
 	var p bulwark.Proxy
 	var typ, provider string
 	err := s.Scan(&p.ID, &p.Name, &p.Description, &typ, &provider, &p.UpstreamURL, &p.ListenAddr,
 		listCol{&p.Policies}, &p.Credential, listCol{&p.Tags}, &p.Enabled, &p.AutoStart, &p.TimeoutSeconds,
-		&p.MaxBodyBytes, &p.ScanResponses, timeCol{&p.CreatedAt}, timeCol{&p.UpdatedAt}, &p.UpdatedBy)
+		&p.MaxBodyBytes, &p.ScanResponses, mcpConfigCol{&p.MCP}, timeCol{&p.CreatedAt}, timeCol{&p.UpdatedAt}, &p.UpdatedBy)
 	p.Type, p.Provider = bulwark.Protocol(typ), bulwark.Provider(provider)
 	return &p, err
 }
 
-// proxyValues are the values of the columns name … scan_responses, in order.
+// proxyValues are the values of the columns name … mcp_config, in order.
 func proxyValues(p *bulwark.Proxy) []any {
 	return []any{p.Name, clean(p.Description), string(p.Type), string(p.Provider), clean(p.UpstreamURL),
 		clean(p.ListenAddr), jsonList(p.Policies), p.Credential, jsonList(p.Tags), p.Enabled, p.AutoStart,
-		p.TimeoutSeconds, p.MaxBodyBytes, p.ScanResponses}
+		p.TimeoutSeconds, p.MaxBodyBytes, p.ScanResponses, mcpConfigValue(p.MCP)}
+}
+
+// mcpConfigValue encodes a proxy's MCP settings; nil becomes SQL NULL.
+func mcpConfigValue(c *bulwark.MCPConfig) any {
+	if c == nil {
+		return nil
+	}
+	b, err := json.Marshal(c) // cannot fail: strings, a string map, numbers and booleans
+	if err != nil {
+		panic(fmt.Sprintf("store: encode mcp config: %v", err))
+	}
+	return string(b)
+}
+
+// mcpConfigCol scans the mcp_config column; NULL and empty text read as nil.
+type mcpConfigCol struct{ c **bulwark.MCPConfig }
+
+func (c mcpConfigCol) Scan(src any) error {
+	var b []byte
+	switch v := src.(type) {
+	case nil:
+	case string:
+		b = []byte(v)
+	case []byte:
+		b = v
+	default:
+		return fmt.Errorf("store: cannot scan %T into MCP settings", src)
+	}
+	if len(b) == 0 {
+		*c.c = nil
+		return nil
+	}
+	var cfg bulwark.MCPConfig
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return fmt.Errorf("store: bad stored MCP settings: %w", err)
+	}
+	*c.c = &cfg
+	return nil
 }
 
 // CreateProxy validates and inserts p and sets its ID, CreatedAt and UpdatedAt.
@@ -128,8 +172,8 @@ func (db *DB) CreateProxy(ctx context.Context, p *bulwark.Proxy) error {
 	args := append(proxyValues(p), ts(at), clean(p.UpdatedBy))
 	err := db.w.QueryRowContext(ctx, `INSERT INTO proxies (name, description, type, provider, upstream_url,
 		listen_addr, policies, credential, tags, enabled, auto_start, timeout_seconds, max_body_bytes, scan_responses,
-		created_at, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
-		$15, $15, $16) RETURNING id`, args...).Scan(&id)
+		mcp_config, created_at, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+		$13, $14, $15, $16, $16, $17) RETURNING id`, args...).Scan(&id)
 	if isUniqueViolation(err) {
 		return conflict("proxy %q already exists", p.Name)
 	}
@@ -159,7 +203,8 @@ func (db *DB) ListProxies(ctx context.Context) ([]*bulwark.Proxy, error) {
 
 // UpdateProxy writes every field of p but CreatedAt when the proxy was last
 // updated at ifUpdatedAt, and sets p.UpdatedAt. The proxy is identified by
-// p.ID, or by p.Name when p.ID is 0; with an ID the name may change.
+// p.ID, or by p.Name when p.ID is 0; with an ID the name may change, and
+// the proxy's MCP tools move to the new name in the same transaction.
 func (db *DB) UpdateProxy(ctx context.Context, p *bulwark.Proxy, ifUpdatedAt time.Time) error {
 	if err := p.Validate(); err != nil {
 		return err
@@ -170,12 +215,32 @@ func (db *DB) UpdateProxy(ctx context.Context, p *bulwark.Proxy, ifUpdatedAt tim
 		key, keyArg, what = "id", p.ID, fmt.Sprintf("proxy %d", p.ID)
 	}
 	args := append(proxyValues(p), ts(at), clean(p.UpdatedBy), keyArg, ts(ifUpdatedAt))
-	err := db.updateVersioned(ctx, "update proxy", what, fmt.Sprintf("proxy %q already exists", p.Name),
-		`UPDATE proxies SET name = $1, description = $2, type = $3, provider = $4, upstream_url = $5,
-		listen_addr = $6, policies = $7, credential = $8, tags = $9, enabled = $10, auto_start = $11,
-		timeout_seconds = $12, max_body_bytes = $13, scan_responses = $14, updated_at = $15, updated_by = $16
-		WHERE `+key+` = $17 AND updated_at = $18`, args,
-		`SELECT 1 FROM proxies WHERE `+key+` = $1`, keyArg)
+	err := wrap("update proxy", db.inTx(ctx, func(tx *sql.Tx) error {
+		// The name at version ifUpdatedAt: versions only grow, so when the
+		// UPDATE below matches, this is the name it replaces.
+		var oldName string
+		err := tx.QueryRowContext(ctx, `SELECT name FROM proxies WHERE `+key+` = $1 AND updated_at = $2`,
+			keyArg, ts(ifUpdatedAt)).Scan(&oldName)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		err = execVersioned(ctx, tx, what, fmt.Sprintf("proxy %q already exists", p.Name),
+			`UPDATE proxies SET name = $1, description = $2, type = $3, provider = $4, upstream_url = $5,
+			listen_addr = $6, policies = $7, credential = $8, tags = $9, enabled = $10, auto_start = $11,
+			timeout_seconds = $12, max_body_bytes = $13, scan_responses = $14, mcp_config = $15, updated_at = $16,
+			updated_by = $17 WHERE `+key+` = $18 AND updated_at = $19`, args,
+			`SELECT 1 FROM proxies WHERE `+key+` = $1`, keyArg)
+		if err != nil || oldName == "" || oldName == p.Name {
+			return err
+		}
+		// Tools left under the new name (none while every tool belongs to a
+		// proxy) must not pass to this proxy.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM mcp_tools WHERE proxy = $1`, p.Name); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE mcp_tools SET proxy = $1 WHERE proxy = $2`, p.Name, oldName)
+		return err
+	}))
 	if err != nil {
 		return err
 	}
@@ -183,10 +248,17 @@ func (db *DB) UpdateProxy(ctx context.Context, p *bulwark.Proxy, ifUpdatedAt tim
 	return nil
 }
 
-// DeleteProxy removes the proxy named name.
+// DeleteProxy removes the proxy named name and its MCP tools.
 func (db *DB) DeleteProxy(ctx context.Context, name string) error {
-	res, err := db.w.ExecContext(ctx, `DELETE FROM proxies WHERE name = $1`, name)
-	return wrap("delete proxy", mustAffect(res, err, "proxy %q", name))
+	return wrap("delete proxy", db.inTx(ctx, func(tx *sql.Tx) error {
+		// The proxy first: on PostgreSQL this waits for a CreateMCPTool that
+		// holds the proxy row, so its tool is committed and deleted below.
+		res, err := tx.ExecContext(ctx, `DELETE FROM proxies WHERE name = $1`, name)
+		if err := mustAffect(res, err, "proxy %q", name); err != nil {
+			return err
+		}
+		return deleteMCPTools(ctx, tx, name)
+	}))
 }
 
 // --- groups ---

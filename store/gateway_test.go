@@ -20,7 +20,7 @@ func us(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
 // eqStruct compares two structs field by field after checking their time
 // fields (named in times, each a time.Time or *time.Time) with sameTime and
-// treating nil and empty string lists alike.
+// treating nil and empty string and finding lists alike.
 func eqStruct[T any](t *testing.T, what string, got, want *T) {
 	t.Helper()
 	g, w := *got, *want
@@ -44,6 +44,12 @@ func eqStruct[T any](t *testing.T, what string, got, want *T) {
 		case *[]string:
 			if !slices.Equal(*v, wf.Interface().([]string)) {
 				t.Fatalf("%s.%s = %q, want %q", what, name, *v, wf.Interface())
+			}
+			gf.Set(reflect.Zero(gf.Type()))
+			wf.Set(reflect.Zero(wf.Type()))
+		case *[]bulwark.Finding:
+			if !slices.Equal(*v, wf.Interface().([]bulwark.Finding)) {
+				t.Fatalf("%s.%s = %+v, want %+v", what, name, *v, wf.Interface())
 			}
 			gf.Set(reflect.Zero(gf.Type()))
 			wf.Set(reflect.Zero(wf.Type()))
@@ -91,6 +97,7 @@ func testProxies(t *testing.T, db *store.DB) {
 	}
 	a := newProxy("a-proxy") // nil lists, zero values
 	a.Type, a.Provider = bulwark.ProtocolMCP, ""
+	a.MCP = &bulwark.MCPConfig{Transport: bulwark.MCPStreamableHTTP}
 	mustNil(t, db.CreateProxy(ctx, a))
 	wantConflict(t, db.CreateProxy(ctx, newProxy("b-proxy")), `proxy "b-proxy" already exists`)
 	wantCode(t, db.CreateProxy(ctx, newProxy("Bad Name")), bulwark.CodeUnprocessable)
