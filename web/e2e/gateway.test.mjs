@@ -98,6 +98,19 @@ async function chat(name, key, content) {
   return { status: r.status, body: await r.json() }
 }
 
+// An admin session outside the browser, for changes "made elsewhere".
+async function apiLogin(username, password) {
+  const r = await fetch(base + '/api/v1/auth/login', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username, password }),
+  })
+  const cookies = r.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ')
+  const csrf = (await r.json()).csrf_token
+  return (method, p, body) => fetch(base + '/api/v1' + p, {
+    method, body: body && JSON.stringify(body),
+    headers: { 'Content-Type': 'application/json', Cookie: cookies, 'X-CSRF-Token': csrf },
+  })
+}
+
 const digits = (s) => Number(String(s).replace(/[^\d.]/g, ''))
 
 test('operator: group, key, proxy wizard, traffic, detail, usage, budgets, system prompts', async () => {
@@ -283,6 +296,26 @@ test('operator: group, key, proxy wizard, traffic, detail, usage, budgets, syste
   await page.click('[data-test=confirm]')
   await waitFor(async () => (await card.locator('.budget-bar').getAttribute('data-level')) === 'ok', 'the budget reset')
 
+  // A change made elsewhere while the dialog is open: 409, explained, with a reload.
+  const admin = await apiLogin('admin', ADMIN_PW)
+  await page.click('nav >> text=Groups & keys')
+  await page.locator('tr[data-group="e2e-team"] [data-test=edit-group]').click()
+  const groups = await (await admin('GET', '/groups')).json()
+  const g = groups.items.find((x) => x.name === 'e2e-team')
+  assert.equal((await admin('PUT', '/groups/' + g.id, {
+    name: g.name, description: 'changed elsewhere', proxies: g.proxies, requests_per_minute: g.requests_per_minute,
+    tokens_per_minute: g.tokens_per_minute, budget_usd: g.budget_usd, budget_warn_percent: g.budget_warn_percent,
+    budget_action: g.budget_action, updated_at: g.updated_at,
+  })).status, 200)
+  await page.fill('#g-desc', 'my edit')
+  await page.click('[data-test=save-group]')
+  await page.locator('.modal [data-test=conflict]').waitFor()
+  await shot(page, 'gw-16-group-conflict')
+  await page.locator('.modal [data-test=conflict] button').click()
+  await waitFor(async () => (await page.inputValue('#g-desc')) === 'changed elsewhere', 'the reloaded group')
+  await page.keyboard.press('Escape')
+  await page.locator('.modal').waitFor({ state: 'detached' })
+
   // System prompts: an unknown variable is refused with the server's message under the template.
   await page.click('nav >> text=System prompts')
   await page.locator('[data-test=prompts-empty]').waitFor()
@@ -310,16 +343,9 @@ test('operator: group, key, proxy wizard, traffic, detail, usage, budgets, syste
 
 test('viewer: gateway pages are read-only (dark theme)', async () => {
   // A viewer made through the API.
-  const login = await fetch(base + '/api/v1/auth/login', {
-    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PW }),
-  })
-  const cookies = login.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ')
-  const csrf = (await login.json()).csrf_token
+  const admin = await apiLogin('admin', ADMIN_PW)
   const viewerPw = 'viewer reads the gateway 123'
-  const r = await fetch(base + '/api/v1/users', {
-    method: 'POST', headers: { 'Content-Type': 'application/json', Cookie: cookies, 'X-CSRF-Token': csrf },
-    body: JSON.stringify({ username: 'vic', role: 'viewer', password: viewerPw }),
-  })
+  const r = await admin('POST', '/users', { username: 'vic', role: 'viewer', password: viewerPw })
   assert.equal(r.status, 201, await r.text())
   const { ctx, page, problems } = await newPage({ colorScheme: 'dark' })
   await page.goto(base + '/login')
