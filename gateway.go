@@ -403,7 +403,7 @@ type RequestRecord struct {
 	UpstreamMs       float64
 	Error            string
 	// BudgetPeriod is the start of the group's budget period the cost counts
-	// against; zero when the group has no budget.
+	// against (also kept for groups without a budget); zero without a group.
 	BudgetPeriod time.Time
 }
 

@@ -126,7 +126,9 @@ func (g *Gateway) estimate(model string, inputTokens int64) (float64, bool) {
 // done runs once per request after the client has its answer: statistics,
 // metrics, the request log (batched) and alerts for findings.
 func (g *Gateway) done(proxy string, x *inspect.Exchange, rec *bulwark.RequestRecord) {
-	if x.Group != nil && x.Group.BudgetUSD > 0 {
+	if x.Group != nil {
+		// Spend is kept per group and period even without a budget, so a
+		// budget set in the middle of a month counts what was spent before.
 		rec.BudgetPeriod = g.ledger.PeriodStart(x.Group, rec.At)
 	}
 	g.mu.Lock()

@@ -247,7 +247,7 @@ func (db *DB) UsageSummary(ctx context.Context, since, until time.Time) ([]bulwa
 		CAST(SUM(CASE WHEN verdict = 'block' THEN 1 ELSE 0 END) AS BIGINT),
 		CAST(SUM(input_tokens) AS BIGINT), CAST(SUM(output_tokens) AS BIGINT),
 		CAST(SUM(cache_read_tokens + cache_write_tokens) AS BIGINT), SUM(cost_usd),
-		CAST(SUM(CASE WHEN priced = FALSE AND model <> '' THEN 1 ELSE 0 END) AS BIGINT)
+		CAST(SUM(CASE WHEN priced = FALSE AND model <> '' AND input_tokens + output_tokens > 0 THEN 1 ELSE 0 END) AS BIGINT)
 		FROM requests`+w.String()+` GROUP BY 1, group_name, model ORDER BY 1, group_name, model`, w.args...)
 	if err != nil {
 		return nil, wrap("usage summary", err)
