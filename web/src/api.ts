@@ -87,7 +87,7 @@ export interface AuditEntry {
   details?: Record<string, unknown>
 }
 export interface Settings {
-  organization_name: string; audit_retention_days: number; session_idle_minutes: number
+  organization_name: string; audit_retention_days: number; request_retention_days: number; session_idle_minutes: number
   login_max_failures: number; login_lockout_minutes: number
 }
 export interface SeverityCounts { critical: number; high: number; medium: number; low: number }
