@@ -146,13 +146,37 @@ mr mrs ms miss dr prof sir madam
 // Find returns the entities of text, in order, without overlaps.
 func Find(text string) []Entity {
 	loadOnce.Do(load)
-	toks := tokenize(text)
+	tb := tokPool.Get().(*tokBuf)
+	defer tb.release()
+	toks := tb.tokenize(text)
 	if len(toks) == 0 {
 		return nil
 	}
 	d := detector{text: text, toks: toks}
 	d.run()
 	return d.out
+}
+
+// tokBuf is the per-scan scratch of the tokenizer, pooled: the token
+// slice and the lower-cased forms of the capitalised words.
+type tokBuf struct {
+	toks  []token
+	lower []byte
+	offs  []int32 // per token: offset of its lower-cased form in lower, or -1
+}
+
+var tokPool = sync.Pool{New: func() any { return new(tokBuf) }}
+
+// maxPooledTokens bounds the token slice kept between scans (~1.3 MB).
+const maxPooledTokens = 32 << 10
+
+func (tb *tokBuf) release() {
+	if cap(tb.toks) > maxPooledTokens {
+		return
+	}
+	clear(tb.toks) // drop references to the scanned text
+	tb.toks = tb.toks[:0]
+	tokPool.Put(tb)
 }
 
 // Load reads the word lists now rather than on the first Find.
@@ -162,6 +186,7 @@ type token struct {
 	start, end int
 	lower      string // lower-cased, possessive 's removed
 	flags      uint8
+	looked     bool // flags holds the gazetteer entry (done lazily for lower-case words)
 	cap        bool // starts with an upper-case letter
 	upper      bool // all upper case (2+ letters)
 	sentStart  bool // first word of the text, a line or a sentence
@@ -187,6 +212,35 @@ func allUpper(w string) bool {
 	return true
 }
 
+func allUpperASCII(w string) bool {
+	for i := 0; i < len(w); i++ {
+		if c := w[i]; c >= 'a' && c <= 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+func appendLowerASCII(dst []byte, w string) []byte {
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+// isWordRuneAt reports whether the rune at text[i:] is a word rune.
+func isWordRuneAt(text string, i int) bool {
+	if c := text[i]; c < utf8.RuneSelf {
+		return isLetterASCII(c)
+	}
+	r, _ := utf8.DecodeRuneInString(text[i:])
+	return isWordRune(r)
+}
+
 func isLowerASCII(w string) bool {
 	for i := 0; i < len(w); i++ {
 		if c := w[i]; c >= utf8.RuneSelf || c >= 'A' && c <= 'Z' {
@@ -210,19 +264,42 @@ func appendLower(dst []byte, w string) []byte {
 	return dst
 }
 
+func isLetterASCII(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
+
+// isSentenceMark reports whether r ends a sentence or starts a heading,
+// a line or a quotation, so that the next word starts a sentence.
+func isSentenceMark(r rune) bool {
+	return r == '.' || r == '!' || r == '?' || r == '\n' || r == ':' || r == '"' || r == '“' || r == '•' || r == '*' || r == '#'
+}
+
 // tokenize splits text into words of letters with inner hyphens and
-// apostrophes.
-func tokenize(text string) []token {
-	toks := make([]token, 0, len(text)/8+1)
-	var buf [64]byte
-	scratch := buf[:0]
+// apostrophes. Lower-case words are looked up in the gazetteer only when
+// the detector asks (flags); capitalised words, where a name can start,
+// at once.
+func (tb *tokBuf) tokenize(text string) []token {
+	toks := tb.toks[:0]
+	if cap(toks) == 0 {
+		toks = make([]token, 0, min(len(text)/5+16, maxPooledTokens))
+	}
+	lower := tb.lower[:0]
+	offs := tb.offs[:0]
 	sent := true
 	i := 0
 	for i < len(text) {
-		r, n := utf8.DecodeRuneInString(text[i:])
-		if !isWordRune(r) {
+		c := text[i]
+		if c < utf8.RuneSelf {
+			if !isLetterASCII(c) {
+				if isSentenceMark(rune(c)) {
+					sent = true
+				} else if c >= '0' && c <= '9' {
+					sent = false
+				}
+				i++
+				continue
+			}
+		} else if r, n := utf8.DecodeRuneInString(text[i:]); !isWordRune(r) {
 			switch {
-			case r == '.' || r == '!' || r == '?' || r == '\n' || r == ':' || r == '"' || r == '“' || r == '•' || r == '*' || r == '#':
+			case isSentenceMark(r):
 				sent = true
 			case unicode.IsDigit(r):
 				sent = false
@@ -232,27 +309,43 @@ func tokenize(text string) []token {
 		}
 		start := i
 		hyphen := false
+		ascii := true
 		for i < len(text) {
+			c := text[i]
+			if c < utf8.RuneSelf {
+				if isLetterASCII(c) {
+					i++
+					continue
+				}
+				if c == '-' || c == '\'' {
+					if i+1 < len(text) {
+						if c2 := text[i+1]; c2 < utf8.RuneSelf && isLetterASCII(c2) || c2 >= utf8.RuneSelf && isWordRuneAt(text, i+1) {
+							if c == '-' {
+								hyphen = true
+							}
+							i++
+							continue
+						}
+					}
+				}
+				break
+			}
 			r, n := utf8.DecodeRuneInString(text[i:])
 			if isWordRune(r) {
+				ascii = false
 				i += n
 				continue
 			}
-			if r == '-' || r == '\'' || r == '’' {
-				r2, _ := utf8.DecodeRuneInString(text[i+n:])
-				if i+n < len(text) && isWordRune(r2) {
-					if r == '-' {
-						hyphen = true
-					}
-					i += n
-					continue
-				}
+			if r == '’' && i+n < len(text) && isWordRuneAt(text, i+n) {
+				ascii = false
+				i += n
+				continue
 			}
 			break
 		}
-		if i < len(text) && unicode.IsDigit(rune(text[i])) {
+		if i < len(text) && text[i] >= '0' && text[i] <= '9' {
 			// part of an identifier such as abc123: not a word
-			for i < len(text) && (text[i] < utf8.RuneSelf && (unicode.IsDigit(rune(text[i])) || unicode.IsLetter(rune(text[i])))) {
+			for i < len(text) && (text[i] >= '0' && text[i] <= '9' || isLetterASCII(text[i])) {
 				i++
 			}
 			sent = false
@@ -260,13 +353,28 @@ func tokenize(text string) []token {
 		}
 		w := text[start:i]
 		t := token{start: start, end: i, sentStart: sent, hyphen: hyphen}
-		first, _ := utf8.DecodeRuneInString(w)
-		t.cap = unicode.IsUpper(first)
+		if ascii {
+			t.cap = w[0] >= 'A' && w[0] <= 'Z'
+		} else {
+			first, _ := utf8.DecodeRuneInString(w)
+			t.cap = unicode.IsUpper(first)
+		}
 		if t.cap {
-			t.upper = len(w) > 1 && allUpper(w)
+			t.looked = true
+			if ascii {
+				t.upper = len(w) > 1 && allUpperASCII(w)
+			} else {
+				t.upper = len(w) > 1 && allUpper(w)
+			}
 			// Look the lower-cased word up without allocating; keep a
 			// lower-cased copy only for words the detector knows.
-			scratch = appendLower(scratch[:0], w)
+			from := len(lower)
+			if ascii {
+				lower = appendLowerASCII(lower, w)
+			} else {
+				lower = appendLower(lower, w)
+			}
+			scratch := lower[from:]
 			if n := len(scratch); n > 3 && (scratch[n-1] == 's' && (scratch[n-2] == '\'' || n > 4 && string(scratch[n-4:n-1]) == "’")) {
 				t.poss = true
 				if scratch[n-2] == '\'' {
@@ -277,8 +385,11 @@ func tokenize(text string) []token {
 			}
 			t.flags = dict[string(scratch)]
 			if t.flags != 0 || contextWords[string(scratch)] || t.hyphen {
-				t.lower = string(scratch)
+				// Kept in lower; t.lower is set once all are one string.
+				lower = lower[:from+len(scratch)]
+				offs = append(offs, int32(len(toks)), int32(from), int32(len(lower)))
 			} else {
+				lower = lower[:from]
 				t.lower = w
 			}
 		} else {
@@ -290,7 +401,6 @@ func tokenize(text string) []token {
 			if !isLowerASCII(t.lower) {
 				t.lower = strings.ToLower(t.lower)
 			}
-			t.flags = dict[t.lower]
 		}
 		if i < len(text) && text[i] == ',' {
 			t.comma = true
@@ -298,9 +408,16 @@ func tokenize(text string) []token {
 		toks = append(toks, t)
 		sent = false
 	}
+	if len(offs) > 0 {
+		all := string(lower) // one allocation for every lower-cased word
+		for k := 0; k < len(offs); k += 3 {
+			toks[offs[k]].lower = all[offs[k+1]:offs[k+2]]
+		}
+	}
 	for k := 0; k+1 < len(toks); k++ {
 		toks[k].adjacent = toks[k+1].start == toks[k].end+1 && text[toks[k].end] == ' '
 	}
+	tb.toks, tb.lower, tb.offs = toks, lower, offs
 	return toks
 }
 
@@ -308,6 +425,16 @@ type detector struct {
 	text string
 	toks []token
 	out  []Entity
+}
+
+// flags returns the gazetteer flags of token i, looking a lower-case word
+// up on first use.
+func (d *detector) flags(i int) uint8 {
+	t := &d.toks[i]
+	if !t.looked {
+		t.flags, t.looked = dict[t.lower], true
+	}
+	return t.flags
 }
 
 // nameish: a capitalised word that is not an ordinary word.
@@ -337,14 +464,6 @@ func (d *detector) word(i int) string {
 		return ""
 	}
 	return d.toks[i].lower
-}
-
-// gap is the text between tokens i and i+1.
-func (d *detector) gap(i int) string {
-	if i < 0 || i+1 >= len(d.toks) {
-		return ""
-	}
-	return d.text[d.toks[i].end:d.toks[i+1].start]
 }
 
 func (d *detector) emit(from, to int, k Kind) {
@@ -494,7 +613,7 @@ func (d *detector) run() {
 			d.emit(i, i, Person)
 			continue
 		}
-		if relations[prev] && owners[prev2] || relations[prev] && owners[d.word(i-3)] && toks[i-2].flags&fCommon != 0 {
+		if relations[prev] && owners[prev2] || relations[prev] && owners[d.word(i-3)] && d.flags(i-2)&fCommon != 0 {
 			j := d.extend(i, 3)
 			d.emit(i, j, Person)
 			i = j
@@ -530,10 +649,12 @@ func (d *detector) multiPlace(i int) int {
 		return i
 	}
 	best := i
-	key := d.toks[i].lower
+	var buf [64]byte
+	key := append(buf[:0], d.toks[i].lower...)
 	for j := i + 1; j < len(d.toks) && j < i+4 && d.toks[j-1].adjacent; j++ {
-		key += " " + strings.ToLower(d.toks[j].lower)
-		if dict[key]&(fPlace|fCountry) != 0 {
+		key = append(key, ' ')
+		key = appendLower(key, d.toks[j].lower)
+		if dict[string(key)]&(fPlace|fCountry) != 0 {
 			best = j
 		}
 	}

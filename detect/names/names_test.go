@@ -84,11 +84,17 @@ func TestDictionaryLoaded(t *testing.T) {
 }
 
 func BenchmarkFind4KiB(b *testing.B) {
-	text := strings.Repeat("Please summarise the report that Megan Payne sent from Ann Arbor yesterday, and check the numbers. ", 45)[:4096]
-	Load()
-	b.SetBytes(int64(len(text)))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		Find(text)
+	for _, c := range []struct{ name, text string }{
+		{"names", strings.Repeat("Please summarise the report that Megan Payne sent from Ann Arbor yesterday, and check the numbers. ", 45)[:4096]},
+		{"clean", strings.Repeat("Could you help me plan a three-day trip to Lisbon in early May? I like museums, seafood and walking tours, and I would prefer to stay somewhere quiet near the river. ", 30)[:4096]},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			Load()
+			b.SetBytes(int64(len(c.text)))
+			b.ReportAllocs()
+			for b.Loop() {
+				Find(c.text)
+			}
+		})
 	}
 }
