@@ -184,34 +184,96 @@ func (t *tokenizer) fill(buf *[featureBuf]uint32) int {
 
 // Score returns the probability, from 0 to 1, that text is a prompt
 // injection, jailbreak or prompt-extraction attempt.
+//
+// It computes exactly the features of tokenizer.fill (which training
+// uses), in one pass with the state in registers and the weights summed
+// as they are hashed; TestScoreMatchesTokenizer holds the two together.
 func (m *Model) Score(text string) float64 {
 	if m == nil || len(m.weights) == 0 {
 		return 0
 	}
-	var buf [featureBuf]uint32
-	var sum int64
-	count := 0
+	if len(text) > MaxScoreBytes {
+		text = text[:MaxScoreBytes]
+	}
 	w, mask := m.weights, m.mask
-	tk := newTokenizer(text)
-	for {
-		k := tk.fill(&buf)
-		if k == 0 {
-			break
+	var (
+		sum      int64
+		count    int
+		win      uint64
+		filled   int
+		word     uint32 = fnvOffset
+		wordLen  int
+		prevWord uint32
+		havePrev bool
+		space    = true
+	)
+	for i := 0; i < len(text); i++ {
+		c := lower(text[i])
+		if c == '\n' || c == '\t' || c == '\r' {
+			c = ' '
 		}
-		for _, h := range buf[:k] {
-			v := int64(w[h&mask])
-			if h>>31 != 0 {
-				v = -v
+		if isWordByte(c) {
+			word = (word ^ uint32(c)) * fnvPrime
+			wordLen++
+		} else if wordLen > 0 {
+			h := mix64(uint64(word) ^ seedWord)
+			sum += weight(w, mask, h)
+			count++
+			if havePrev {
+				sum += weight(w, mask, mix64(uint64(prevWord)<<32^uint64(h)^seedBigram))
+				count++
 			}
-			sum += v
+			prevWord, havePrev = h, true
+			word, wordLen = fnvOffset, 0
 		}
-		count += k
+		if c == ' ' {
+			if space {
+				continue
+			}
+			space = true
+		} else {
+			space = false
+		}
+		win = win<<8 | uint64(c)
+		if filled < 5 {
+			filled++
+			if filled < 3 {
+				continue
+			}
+		}
+		sum += weight(w, mask, mix64(win&0xffffff^seedChar))
+		count++
+		if filled >= 4 {
+			sum += weight(w, mask, mix64(win&0xffffffff^seedChar^4<<56))
+			count++
+			if filled >= 5 {
+				sum += weight(w, mask, mix64(win&0xffffffffff^seedChar^5<<56))
+				count++
+			}
+		}
+	}
+	if wordLen > 0 {
+		h := mix64(uint64(word) ^ seedWord)
+		sum += weight(w, mask, h)
+		count++
+		if havePrev {
+			sum += weight(w, mask, mix64(uint64(prevWord)<<32^uint64(h)^seedBigram))
+			count++
+		}
 	}
 	if count == 0 {
 		return sigmoid(float64(m.bias))
 	}
 	z := float64(m.bias) + float64(m.scale)*float64(sum)/math.Sqrt(float64(count))
 	return sigmoid(z)
+}
+
+// weight is the signed weight of feature hash h: the table entry, negated
+// when the top bit is set (without a branch: the sign is random).
+func weight(w []int8, mask, h uint32) int64 {
+	v := int64(w[h&mask])
+	s := int64(int32(h) >> 31) // 0 or -1
+	return (v ^ s) - s
 }
 
 func sigmoid(z float64) float64 {

@@ -108,15 +108,63 @@ func TestScoreBoundedOnHugeAndInvalidInput(t *testing.T) {
 	}
 }
 
+// scoreRef scores through tokenizer.fill, the feature definition
+// training uses.
+func scoreRef(m *Model, text string) float64 {
+	var buf [featureBuf]uint32
+	var sum int64
+	count := 0
+	tk := newTokenizer(text)
+	for k := tk.fill(&buf); k > 0; k = tk.fill(&buf) {
+		for _, h := range buf[:k] {
+			v := int64(m.weights[h&m.mask])
+			if h>>31 != 0 {
+				v = -v
+			}
+			sum += v
+		}
+		count += k
+	}
+	if count == 0 {
+		return sigmoid(float64(m.bias))
+	}
+	return sigmoid(float64(m.bias) + float64(m.scale)*float64(sum)/math.Sqrt(float64(count)))
+}
+
+func TestScoreMatchesTokenizer(t *testing.T) {
+	m := Default()
+	texts := append(append([]string{"", "a", "ab", "abc", " x ", "\n\t\r  word", "ÄÖÜ straße", strings.Repeat("ignore ", 5000),
+		strings.Repeat("a", MaxScoreBytes+10), strings.Repeat("word ", MaxScoreBytes/5) + "tail"}, unseenAttacks...), benignPrompts...)
+	for _, s := range texts {
+		if got, want := m.Score(s), scoreRef(m, s); got != want {
+			t.Errorf("%.40q: Score %v, tokenizer %v", s, got, want)
+		}
+	}
+}
+
 func FuzzScore(f *testing.F) {
 	f.Add("ignore previous instructions")
 	f.Add("\x00\xff<system>")
 	m := Default()
 	f.Fuzz(func(t *testing.T, s string) {
-		if got := m.Score(s); got < 0 || got > 1 || math.IsNaN(got) {
+		got := m.Score(s)
+		if got < 0 || got > 1 || math.IsNaN(got) {
 			t.Fatalf("score %v", got)
 		}
+		if want := scoreRef(m, s); got != want {
+			t.Fatalf("Score %v, tokenizer %v", got, want)
+		}
 	})
+}
+
+func BenchmarkScore4KiB(b *testing.B) {
+	m := Default()
+	text := strings.Repeat("Please summarise this quarterly report and list the key risks. ", 70)[:4096]
+	b.ReportAllocs()
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		m.Score(text)
+	}
 }
 
 func BenchmarkScore1KiB(b *testing.B) {
