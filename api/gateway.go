@@ -36,6 +36,9 @@ type Gateway interface {
 	Recent(name string, n int) []bulwark.RequestRecord
 	// BudgetStatus is the group's position in its current budget period.
 	BudgetStatus(ctx context.Context, g *bulwark.Group) (GatewayBudget, error)
+	// MCPToolsChanged makes the named MCP proxy re-read its tools' approval
+	// state at once, after an operator approved, denied or edited a tool.
+	MCPToolsChanged(ctx context.Context, proxy string)
 }
 
 // GatewayStatus is a proxy's state in the running gateway.
@@ -93,6 +96,12 @@ func (s *Server) reloadProxy(ctx context.Context, name string) {
 func (s *Server) reloadAll(ctx context.Context) {
 	if s.o.Gateway != nil {
 		s.o.Gateway.ReloadAll(detached(ctx))
+	}
+}
+
+func (s *Server) mcpToolsChanged(ctx context.Context, proxy string) {
+	if s.o.Gateway != nil {
+		s.o.Gateway.MCPToolsChanged(detached(ctx), proxy)
 	}
 }
 

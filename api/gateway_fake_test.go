@@ -158,3 +158,7 @@ func validateSystemPrompt(name, text string) error {
 	_, err := sysprompt.Parse(name, text)
 	return err
 }
+
+func (g *fakeGateway) MCPToolsChanged(_ context.Context, proxy string) {
+	g.record("mcp_tools %s", proxy)
+}

@@ -3,7 +3,9 @@ package api
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/bulwarkhq/bulwark"
@@ -49,6 +51,7 @@ type Proxy struct {
 	TimeoutSeconds int         `json:"timeout_seconds" doc:"0: the default"`
 	MaxBodyBytes   int64       `json:"max_body_bytes" doc:"0: the default"`
 	ScanResponses  bool        `json:"scan_responses"`
+	MCP            *MCPInfo    `json:"mcp,omitempty" doc:"MCP server settings (mcp proxies only)"`
 	CreatedAt      time.Time   `json:"created_at"`
 	UpdatedAt      time.Time   `json:"updated_at" doc:"Version of the proxy; send it back with PUT to refuse overwriting someone else's change"`
 	UpdatedBy      string      `json:"updated_by,omitempty"`
@@ -64,19 +67,105 @@ type ProxyDetail struct {
 
 // ProxySettings are the settable fields shared by create and update.
 type ProxySettings struct {
-	Description    string   `json:"description,omitempty" maxLength:"1024"`
-	Type           string   `json:"type,omitempty" enum:"llm,mcp,a2a" doc:"Default llm"`
-	Provider       string   `json:"provider,omitempty" enum:"openai,anthropic,azure" doc:"API family of the upstream; required for llm proxies"`
-	UpstreamURL    string   `json:"upstream_url" maxLength:"2048" doc:"Absolute http(s) URL without credentials, query or fragment, e.g. https://api.openai.com"`
-	ListenAddr     string   `json:"listen_addr,omitempty" maxLength:"256" doc:"host:port of its own listener; empty: mounted at /p/{name}/ on the main port"`
-	Policies       []string `json:"policies,omitempty" maxItems:"32" doc:"Detection policies (built-in or custom) applied in order"`
-	Credential     *string  `json:"credential,omitempty" nullable:"true" maxLength:"8192" doc:"Upstream provider credential (write-only, stored encrypted). On update: omitted or null keeps the stored one, \"\" removes it"`
-	Tags           []string `json:"tags,omitempty" maxItems:"32"`
-	Enabled        *bool    `json:"enabled,omitempty" doc:"Run the proxy (default true on create; kept when omitted on update)"`
-	AutoStart      *bool    `json:"auto_start,omitempty" doc:"Start the proxy when Bulwark starts (default true on create; kept when omitted on update). When false, a restart leaves it stopped until an operator starts it"`
-	TimeoutSeconds int      `json:"timeout_seconds,omitempty" minimum:"0" maximum:"3600" doc:"Bound on one upstream exchange; 0: the default"`
-	MaxBodyBytes   int64    `json:"max_body_bytes,omitempty" minimum:"0" doc:"Bound on a request body; 0: the default"`
-	ScanResponses  *bool    `json:"scan_responses,omitempty" doc:"Inspect upstream answers too (default true on create; kept when omitted on update)"`
+	Description    string       `json:"description,omitempty" maxLength:"1024"`
+	Type           string       `json:"type,omitempty" enum:"llm,mcp,a2a" doc:"Default llm"`
+	Provider       string       `json:"provider,omitempty" enum:"openai,anthropic,azure" doc:"API family of the upstream; required for llm proxies"`
+	UpstreamURL    string       `json:"upstream_url,omitempty" maxLength:"2048" doc:"Absolute http(s) URL without credentials, query or fragment, e.g. https://api.openai.com; empty for a stdio MCP server"`
+	ListenAddr     string       `json:"listen_addr,omitempty" maxLength:"256" doc:"host:port of its own listener; empty: mounted at /p/{name}/ on the main port"`
+	Policies       []string     `json:"policies,omitempty" maxItems:"32" doc:"Detection policies (built-in or custom) applied in order"`
+	Credential     *string      `json:"credential,omitempty" nullable:"true" maxLength:"8192" doc:"Upstream provider credential (write-only, stored encrypted). On update: omitted or null keeps the stored one, \"\" removes it"`
+	Tags           []string     `json:"tags,omitempty" maxItems:"32"`
+	Enabled        *bool        `json:"enabled,omitempty" doc:"Run the proxy (default true on create; kept when omitted on update)"`
+	AutoStart      *bool        `json:"auto_start,omitempty" doc:"Start the proxy when Bulwark starts (default true on create; kept when omitted on update). When false, a restart leaves it stopped until an operator starts it"`
+	TimeoutSeconds int          `json:"timeout_seconds,omitempty" minimum:"0" maximum:"3600" doc:"Bound on one upstream exchange; 0: the default"`
+	MaxBodyBytes   int64        `json:"max_body_bytes,omitempty" minimum:"0" doc:"Bound on a request body; 0: the default"`
+	ScanResponses  *bool        `json:"scan_responses,omitempty" doc:"Inspect upstream answers too (default true on create; kept when omitted on update)"`
+	MCP            *MCPSettings `json:"mcp,omitempty" doc:"MCP server settings; required for mcp proxies, refused for others"`
+}
+
+// MCPSettings are the settable MCP server settings of an mcp proxy.
+type MCPSettings struct {
+	Transport         string            `json:"transport" enum:"stdio,streamable_http,sse,websocket" doc:"How Bulwark reaches the server: a process it spawns (stdio) or an HTTP or WebSocket URL (upstream_url)"`
+	Command           string            `json:"command,omitempty" maxLength:"4096" doc:"stdio: the program, an absolute path or a name on the operator's allow-list"`
+	Args              []string          `json:"args,omitempty" maxItems:"256" doc:"stdio: the program's arguments"`
+	Env               map[string]string `json:"env,omitempty" doc:"stdio: extra environment variables. Write-only (values may be secrets; responses show env_names). On update: omitted keeps the stored variables; given, it replaces them, and a variable whose value is \"\" keeps its stored value"`
+	Dir               string            `json:"dir,omitempty" maxLength:"4096" doc:"stdio: working directory"`
+	ProcessPerSession bool              `json:"process_per_session,omitempty" doc:"stdio: one process per client session instead of one shared by the proxy"`
+	RescanSeconds     int               `json:"rescan_seconds,omitempty" minimum:"-1" maximum:"604800" doc:"How often the server's tools are listed again between sessions; 0: the default (15 minutes), -1: never"`
+	AutoApprove       bool              `json:"auto_approve,omitempty" doc:"Approve and pin tools the first time they are seen unless their scan has a blocking finding; changed tools are still quarantined. For trusted servers only"`
+}
+
+// MCPInfo is the MCP server settings of an mcp proxy as the API shows
+// them: the environment's variable names, never their values.
+type MCPInfo struct {
+	Transport         string   `json:"transport" enum:"stdio,streamable_http,sse,websocket"`
+	Command           string   `json:"command,omitempty"`
+	Args              []string `json:"args"`
+	EnvNames          []string `json:"env_names" doc:"Names of the environment variables set for a stdio server (values are write-only)"`
+	Dir               string   `json:"dir,omitempty"`
+	ProcessPerSession bool     `json:"process_per_session"`
+	RescanSeconds     int      `json:"rescan_seconds"`
+	AutoApprove       bool     `json:"auto_approve"`
+}
+
+func toMCPInfo(c *bulwark.MCPConfig) *MCPInfo {
+	if c == nil {
+		return nil
+	}
+	return &MCPInfo{Transport: string(c.Transport), Command: c.Command, Args: nonNil(c.Args), EnvNames: envNames(c.Env), Dir: c.Dir,
+		ProcessPerSession: c.ProcessPerSession, RescanSeconds: c.RescanSeconds, AutoApprove: c.AutoApprove}
+}
+
+func envNames(env map[string]string) []string {
+	names := slices.Sorted(maps.Keys(env))
+	return nonNil(names)
+}
+
+// mcpFromSettings builds the MCP settings of a proxy from the request; old
+// is the stored settings (nil on create), whose environment values are
+// kept when env is omitted or a value is "".
+func mcpFromSettings(m *MCPSettings, old *bulwark.MCPConfig) *bulwark.MCPConfig {
+	if m == nil {
+		return nil
+	}
+	c := &bulwark.MCPConfig{Transport: bulwark.MCPTransport(m.Transport), Command: m.Command, Args: m.Args, Dir: m.Dir,
+		ProcessPerSession: m.ProcessPerSession, RescanSeconds: m.RescanSeconds, AutoApprove: m.AutoApprove}
+	switch {
+	case m.Env == nil && old != nil:
+		c.Env = maps.Clone(old.Env)
+	case m.Env != nil:
+		c.Env = make(map[string]string, len(m.Env))
+		for k, v := range m.Env {
+			if v == "" && old != nil {
+				if prev, ok := old.Env[k]; ok {
+					v = prev
+				}
+			}
+			c.Env[k] = v
+		}
+	}
+	if len(c.Env) == 0 {
+		c.Env = nil
+	}
+	return c
+}
+
+// mcpAuditDetails describes MCP settings for the audit log: never env values.
+func mcpAuditDetails(c *bulwark.MCPConfig) map[string]any {
+	if c == nil {
+		return nil
+	}
+	return map[string]any{"transport": c.Transport, "command": c.Command, "args": nonNil(c.Args), "env_names": envNames(c.Env),
+		"dir": c.Dir, "process_per_session": c.ProcessPerSession, "rescan_seconds": c.RescanSeconds, "auto_approve": c.AutoApprove}
+}
+
+// sameMCP reports whether two MCP settings are equal (env values included).
+func sameMCP(a, b *bulwark.MCPConfig) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Transport == b.Transport && a.Command == b.Command && slices.Equal(a.Args, b.Args) && maps.Equal(a.Env, b.Env) &&
+		a.Dir == b.Dir && a.ProcessPerSession == b.ProcessPerSession && a.RescanSeconds == b.RescanSeconds && a.AutoApprove == b.AutoApprove
 }
 
 type proxyCreateInput struct {
@@ -118,7 +207,7 @@ func (s *Server) toProxy(p *bulwark.Proxy) Proxy {
 		ID: p.ID, Name: p.Name, Description: p.Description, Type: string(p.Type), Provider: string(p.Provider),
 		UpstreamURL: p.UpstreamURL, ListenAddr: p.ListenAddr, Policies: nonNil(p.Policies), CredentialSet: p.Credential != "",
 		Tags: nonNil(p.Tags), Enabled: p.Enabled, AutoStart: p.AutoStart, TimeoutSeconds: p.TimeoutSeconds,
-		MaxBodyBytes: p.MaxBodyBytes, ScanResponses: p.ScanResponses, CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, UpdatedBy: p.UpdatedBy,
+		MaxBodyBytes: p.MaxBodyBytes, ScanResponses: p.ScanResponses, MCP: toMCPInfo(p.MCP), CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt, UpdatedBy: p.UpdatedBy,
 	}
 	if s.o.Gateway == nil {
 		out.Status = ProxyStatus{State: "unknown", Reason: "the gateway does not run on this server"}
@@ -157,8 +246,10 @@ func (s *Server) proxyDetail(ctx context.Context, p *bulwark.Proxy) (*proxyOutpu
 }
 
 // proxyFromFields fills the settable fields of p from f. The credential,
-// Enabled and ScanResponses are left to the caller.
+// Enabled and ScanResponses are left to the caller. The MCP environment
+// values of p (the stored proxy on update) are kept where f omits them.
 func proxyFromFields(p *bulwark.Proxy, f *ProxySettings) {
+	p.MCP = mcpFromSettings(f.MCP, p.MCP)
 	p.Description, p.Type, p.Provider = f.Description, bulwark.Protocol(orDefault(f.Type, string(bulwark.ProtocolLLM))), bulwark.Provider(f.Provider)
 	p.UpstreamURL, p.ListenAddr, p.Policies, p.Tags = f.UpstreamURL, f.ListenAddr, nonNil(f.Policies), nonNil(f.Tags)
 	p.TimeoutSeconds, p.MaxBodyBytes = f.TimeoutSeconds, f.MaxBodyBytes
@@ -214,10 +305,14 @@ func (s *Server) storeProxy(ctx context.Context, p *bulwark.Proxy, write func() 
 
 // proxyAuditDetails describes a proxy for the audit log: never the credential.
 func proxyAuditDetails(p *bulwark.Proxy) map[string]any {
-	return map[string]any{
+	d := map[string]any{
 		"type": p.Type, "provider": p.Provider, "upstream_url": p.UpstreamURL, "listen_addr": p.ListenAddr,
 		"policies": nonNil(p.Policies), "enabled": p.Enabled, "credential_set": p.Credential != "",
 	}
+	if p.MCP != nil {
+		d["mcp"] = mcpAuditDetails(p.MCP)
+	}
+	return d
 }
 
 func (s *Server) proxyRoutes() {
@@ -340,6 +435,7 @@ func (s *Server) proxyRoutes() {
 			fieldPair{"credential", !credChanged}, sameList("tags", old.Tags, p.Tags), same("enabled", old.Enabled, p.Enabled),
 			same("auto_start", old.AutoStart, p.AutoStart), same("timeout_seconds", old.TimeoutSeconds, p.TimeoutSeconds),
 			same("max_body_bytes", old.MaxBodyBytes, p.MaxBodyBytes), same("scan_responses", old.ScanResponses, p.ScanResponses),
+			fieldPair{"mcp", sameMCP(old.MCP, p.MCP)},
 		)
 		details := proxyAuditDetails(&p)
 		details["changed"] = changed

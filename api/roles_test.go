@@ -120,7 +120,15 @@ var opSpecs = map[string]opSpec{
 		body: func(*fixture) any { return matrixPrompt("matrix-missing") }},
 	"system_prompts.delete": {access: operatorUp, ok: 404, id: missingID},
 	"usage.get":             {access: viewerUp, ok: 200},
-	"requests.list":         {access: viewerUp, ok: 200},
+	"mcp_tools.list":        {access: viewerUp, ok: 404, name: "no-such-proxy"},
+	"mcp_tools.get":         {access: viewerUp, ok: 404, name: "no-such-proxy", id: missingID},
+	"mcp_tools.approve":     {access: operatorUp, ok: 404, name: "no-such-proxy", id: missingID},
+	"mcp_tools.deny":        {access: operatorUp, ok: 404, name: "no-such-proxy", id: missingID},
+	"mcp_tools.update": {access: operatorUp, ok: 404, name: "no-such-proxy", id: missingID,
+		body: func(*fixture) any { return map[string]any{"calls_per_minute": 5} }},
+	"mcp_tools.approve_many": {access: operatorUp, ok: 404, name: "no-such-proxy",
+		body: func(*fixture) any { return map[string]any{"tools": []map[string]any{{"id": 987654, "hash": "abc"}}} }},
+	"requests.list": {access: viewerUp, ok: 200},
 }
 
 func matrixProxy(name string) map[string]any {

@@ -95,6 +95,10 @@ type Options struct {
 	// GatewayStore keeps proxies, groups, gateway keys, system prompts and
 	// the request log; when nil, those endpoints answer 503.
 	GatewayStore bulwark.GatewayStore
+	// MCPTools keeps the tools of MCP proxies and their approval state; when
+	// nil, GatewayStore is used if it implements bulwark.MCPToolStore, else
+	// the MCP tool endpoints answer 503.
+	MCPTools bulwark.MCPToolStore
 	// Gateway is the running proxy supervisor, told about every change;
 	// when nil, changes are only stored and start/stop/restart answer 503.
 	Gateway Gateway
@@ -148,6 +152,9 @@ func New(o Options) *Server {
 	}
 	if o.Policies == nil {
 		o.Policies, _ = o.Store.(bulwark.PolicyStore)
+	}
+	if o.MCPTools == nil {
+		o.MCPTools, _ = o.GatewayStore.(bulwark.MCPToolStore)
 	}
 	s := &Server{o: o, mux: http.NewServeMux(), liveStop: make(chan struct{})}
 	s.api = humago.NewWithPrefix(s.mux, Prefix, humaConfig())
@@ -472,6 +479,8 @@ func auditAction(operationID string) string {
 		group = "gateway_key"
 	case "system_prompts":
 		group = "system_prompt"
+	case "mcp_tools":
+		group = "mcp_tool"
 	}
 	return group + "." + verb
 }
@@ -603,6 +612,7 @@ func (s *Server) routes() {
 	s.proxyRoutes()
 	s.groupRoutes()
 	s.gatewayKeyRoutes()
+	s.mcpToolRoutes()
 	s.systemPromptRoutes()
 	s.usageRoutes()
 	// Server-sent events do not fit huma's request/response model: a plain
