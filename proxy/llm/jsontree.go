@@ -8,6 +8,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/bulwarkhq/bulwark"
@@ -112,7 +114,21 @@ func lineCol(data []byte, off int) (int, int) {
 // (json.Decoder.UseNumber). Duplicate object keys are refused: parsers
 // disagree on which one wins, and a gateway that scanned the first while
 // the provider reads the last would be bypassed.
+//
+// A body is read by a single-pass scanner (fastParser) that builds the same
+// tree as encoding/json's token stream; a body it does not accept is read
+// again by the token-by-token decoder (parseJSONTokens), which gives the
+// error its message and position. FuzzParseJSONMatchesTokens holds the
+// two together.
 func parseJSON(data []byte) (*node, error) {
+	if n, ok := parseFast(data); ok {
+		return n, nil
+	}
+	return parseJSONTokens(data)
+}
+
+// parseJSONTokens is parseJSON with encoding/json's Decoder.Token.
+func parseJSONTokens(data []byte) (*node, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	p := jsonParser{dec: dec, data: data}
@@ -223,6 +239,346 @@ func (p *jsonParser) array(depth int) (*node, error) {
 			return nil, err
 		}
 		n.vals = append(n.vals, v)
+	}
+}
+
+// fastParser reads a JSON document in one pass. Strings without escapes,
+// numbers and keys are substrings of one copy of the document; nodes come
+// from slabs. It reports only whether the document is accepted: errors are
+// described by parseJSONTokens.
+type fastParser struct {
+	data []byte
+	s    string // data as a string
+	i    int
+	slab []node
+	// keys and vals are the stacks of the open containers' members,
+	// copied to exact-size slices when a container closes.
+	keys []string
+	vals []*node
+	buf  []byte // unescaping scratch
+}
+
+func parseFast(data []byte) (*node, bool) {
+	p := fastParser{data: data, s: string(data)}
+	root, ok := p.value(0)
+	if !ok {
+		return nil, false
+	}
+	p.ws()
+	return root, p.i == len(data)
+}
+
+func (p *fastParser) ws() {
+	for p.i < len(p.data) {
+		switch p.data[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *fastParser) node(k kind) *node {
+	if len(p.slab) == cap(p.slab) {
+		p.slab = make([]node, 0, min(max(2*cap(p.slab), 8), 256))
+	}
+	p.slab = p.slab[:len(p.slab)+1]
+	n := &p.slab[len(p.slab)-1]
+	n.kind = k
+	return n
+}
+
+func (p *fastParser) value(depth int) (*node, bool) {
+	p.ws()
+	if p.i >= len(p.data) {
+		return nil, false
+	}
+	switch c := p.data[p.i]; {
+	case c == '{' || c == '[':
+		if depth+1 > MaxDepth {
+			return nil, false
+		}
+		p.i++
+		if c == '{' {
+			return p.object(depth + 1)
+		}
+		return p.array(depth + 1)
+	case c == '"':
+		str, ok := p.string()
+		if !ok {
+			return nil, false
+		}
+		n := p.node(kString)
+		n.str = str
+		return n, true
+	case c == 't':
+		return p.literal("true", kBool, true)
+	case c == 'f':
+		return p.literal("false", kBool, false)
+	case c == 'n':
+		return p.literal("null", kNull, false)
+	case c == '-' || c >= '0' && c <= '9':
+		start := p.i
+		if !p.number() {
+			return nil, false
+		}
+		n := p.node(kNumber)
+		n.str = p.s[start:p.i]
+		return n, true
+	}
+	return nil, false
+}
+
+func (p *fastParser) literal(lit string, k kind, b bool) (*node, bool) {
+	if !strings.HasPrefix(p.s[p.i:], lit) {
+		return nil, false
+	}
+	p.i += len(lit)
+	n := p.node(k)
+	n.b = b
+	return n, true
+}
+
+// number consumes -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?.
+func (p *fastParser) number() bool {
+	d := p.data
+	i := p.i
+	if d[i] == '-' {
+		i++
+	}
+	if i >= len(d) {
+		return false
+	}
+	switch {
+	case d[i] == '0':
+		i++
+	case d[i] >= '1' && d[i] <= '9':
+		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(d) && d[i] == '.' {
+		i++
+		if i >= len(d) || d[i] < '0' || d[i] > '9' {
+			return false
+		}
+		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+			i++
+		}
+	}
+	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
+		i++
+		if i < len(d) && (d[i] == '+' || d[i] == '-') {
+			i++
+		}
+		if i >= len(d) || d[i] < '0' || d[i] > '9' {
+			return false
+		}
+		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+			i++
+		}
+	}
+	p.i = i
+	return true
+}
+
+// string reads the string at p.i (its opening quote) and returns its
+// value as encoding/json decodes it.
+func (p *fastParser) string() (string, bool) {
+	d := p.data
+	start := p.i + 1
+	i := start
+	plain := true // no escapes, ASCII only
+	for {
+		if i >= len(d) {
+			return "", false
+		}
+		c := d[i]
+		if c == '"' {
+			break
+		}
+		if c < 0x20 {
+			return "", false
+		}
+		if c == '\\' || c >= utf8.RuneSelf {
+			plain = false
+			if c == '\\' {
+				i++ // the escaped byte cannot be the closing quote
+			}
+		}
+		i++
+	}
+	p.i = i + 1
+	raw := d[start:i]
+	if plain || bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+		return p.s[start:i], true
+	}
+	return p.unquote(raw)
+}
+
+// unquote decodes the escapes of a string body as encoding/json does:
+// invalid UTF-8 and lone surrogates become U+FFFD.
+func (p *fastParser) unquote(s []byte) (string, bool) {
+	b := p.buf[:0]
+	for r := 0; r < len(s); {
+		c := s[r]
+		switch {
+		case c == '\\':
+			if r+1 >= len(s) {
+				return "", false
+			}
+			switch s[r+1] {
+			case '"', '\\', '/':
+				b = append(b, s[r+1])
+			case 'b':
+				b = append(b, '\b')
+			case 'f':
+				b = append(b, '\f')
+			case 'n':
+				b = append(b, '\n')
+			case 'r':
+				b = append(b, '\r')
+			case 't':
+				b = append(b, '\t')
+			case 'u':
+				rr := getu4(s[r:])
+				if rr < 0 {
+					return "", false
+				}
+				r += 6
+				if utf16.IsSurrogate(rr) {
+					if dec := utf16.DecodeRune(rr, getu4(s[r:])); dec != unicode.ReplacementChar {
+						r += 6
+						b = utf8.AppendRune(b, dec)
+						continue
+					}
+					rr = unicode.ReplacementChar
+				}
+				b = utf8.AppendRune(b, rr)
+				continue
+			default:
+				return "", false
+			}
+			r += 2
+		case c < utf8.RuneSelf:
+			b = append(b, c)
+			r++
+		default:
+			rr, size := utf8.DecodeRune(s[r:])
+			r += size
+			b = utf8.AppendRune(b, rr)
+		}
+	}
+	p.buf = b
+	return string(b), true
+}
+
+// getu4 decodes \uXXXX at the start of s, or returns -1.
+func getu4(s []byte) rune {
+	if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
+		return -1
+	}
+	var r rune
+	for _, c := range s[2:6] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return -1
+		}
+		r = r*16 + rune(c)
+	}
+	return r
+}
+
+func (p *fastParser) object(depth int) (*node, bool) {
+	base, vbase := len(p.keys), len(p.vals)
+	defer func() { p.keys, p.vals = p.keys[:base], p.vals[:vbase] }()
+	p.ws()
+	if p.i < len(p.data) && p.data[p.i] == '}' {
+		p.i++
+		return p.node(kObject), true
+	}
+	for {
+		p.ws()
+		if p.i >= len(p.data) || p.data[p.i] != '"' {
+			return nil, false
+		}
+		key, ok := p.string()
+		if !ok {
+			return nil, false
+		}
+		for _, k := range p.keys[base:] {
+			if k == key {
+				return nil, false // duplicate key
+			}
+		}
+		p.ws()
+		if p.i >= len(p.data) || p.data[p.i] != ':' {
+			return nil, false
+		}
+		p.i++
+		v, ok := p.value(depth)
+		if !ok {
+			return nil, false
+		}
+		p.keys = append(p.keys, key)
+		p.vals = append(p.vals, v)
+		p.ws()
+		if p.i >= len(p.data) {
+			return nil, false
+		}
+		switch p.data[p.i] {
+		case ',':
+			p.i++
+		case '}':
+			p.i++
+			n := p.node(kObject)
+			n.keys = append([]string(nil), p.keys[base:]...)
+			n.vals = append([]*node(nil), p.vals[vbase:]...)
+			return n, true
+		default:
+			return nil, false
+		}
+	}
+}
+
+func (p *fastParser) array(depth int) (*node, bool) {
+	base := len(p.vals)
+	defer func() { p.vals = p.vals[:base] }()
+	p.ws()
+	if p.i < len(p.data) && p.data[p.i] == ']' {
+		p.i++
+		return p.node(kArray), true
+	}
+	for {
+		v, ok := p.value(depth)
+		if !ok {
+			return nil, false
+		}
+		p.vals = append(p.vals, v)
+		p.ws()
+		if p.i >= len(p.data) {
+			return nil, false
+		}
+		switch p.data[p.i] {
+		case ',':
+			p.i++
+		case ']':
+			p.i++
+			n := p.node(kArray)
+			n.vals = append([]*node(nil), p.vals[base:]...)
+			return n, true
+		default:
+			return nil, false
+		}
 	}
 }
 
