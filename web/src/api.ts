@@ -138,7 +138,33 @@ export interface Proxy {
   id: number; name: string; description: string; type: 'llm' | 'mcp' | 'a2a'; provider?: '' | 'openai' | 'anthropic' | 'azure'
   upstream_url: string; listen_addr: string; policies: string[]; credential_set: boolean; tags: string[]
   enabled: boolean; auto_start: boolean; timeout_seconds: number; max_body_bytes: number; scan_responses: boolean
+  mcp?: MCPInfo
   created_at: string; updated_at: string; updated_by?: string; status: ProxyStatus; stats: ProxyStats
+}
+export type MCPTransport = 'stdio' | 'streamable_http' | 'sse' | 'websocket'
+/** An MCP proxy's server settings as the API shows them: env values are write-only. */
+export interface MCPInfo {
+  transport: MCPTransport; command?: string; args: string[]; env_names: string[]; dir?: string
+  process_per_session: boolean; rescan_seconds: number; auto_approve: boolean
+}
+export type ToolStatus = 'pending' | 'approved' | 'quarantined' | 'denied'
+export interface MCPTool {
+  id: number; proxy: string; kind: 'tool' | 'prompt' | 'resource'; name: string; title?: string; description?: string
+  status: ToolStatus; removed: boolean; callable: boolean; hash: string; pinned_hash: string; changed: boolean
+  findings: PolicyFinding[]; groups: string[]; calls_per_minute: number; calls: number; blocked_calls: number
+  first_seen: string; last_seen: string; decided_by?: string; decided_at?: string; updated_at: string
+}
+export interface MCPToolDetail extends MCPTool {
+  definition: Record<string, unknown>; pinned_definition?: Record<string, unknown>; diff?: string
+  risk?: { private_data: boolean; untrusted_content: boolean; exfiltration: boolean; why: string[] }
+}
+export interface MCPTrifecta {
+  warning: boolean; message: string; private: string[]; untrusted: string[]; exfil: string[]; why: Record<string, string[]>
+}
+export interface MCPToolList {
+  items: MCPTool[]; total: number
+  counts: { pending: number; approved: number; quarantined: number; denied: number; removed: number }
+  trifecta: MCPTrifecta
 }
 export interface RequestRecord {
   id: number; request_id: string; at: string; proxy: string; group_id?: number; group?: string; key_id?: number

@@ -15,6 +15,12 @@ export function sdkBase(name: string, provider?: string, listenAddr?: string): s
   return provider === 'anthropic' ? root : root + '/v1'
 }
 
+/** The MCP (streamable HTTP) endpoint of a proxy, ending in a slash. */
+export function mcpEndpoint(name: string, listenAddr?: string): string {
+  const root = sdkBase(name, 'anthropic', listenAddr)
+  return root + '/'
+}
+
 /** Starts, stops or restarts a proxy; returns the proxy, or null when it failed (a toast says why). */
 export async function proxyAction(name: string, verb: 'start' | 'stop' | 'restart'): Promise<ProxyDetail | null> {
   if (verb === 'stop' && !(await confirmAction(`Stop ${name}?`, 'Clients get 503 until it is started again; requests in flight finish. The stopped state survives server restarts.', 'Stop proxy'))) return null

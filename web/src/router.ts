@@ -16,6 +16,7 @@ export const router = createRouter({
     { path: '/access/tokens', name: 'tokens', component: () => import('./pages/TokensPage.vue'), meta: { role: 'viewer', title: 'API tokens' } },
     { path: '/policies', name: 'policies', component: () => import('./pages/PoliciesPage.vue'), meta: { role: 'viewer', title: 'Policies' } },
     { path: '/proxies', name: 'proxies', component: () => import('./pages/ProxiesPage.vue'), meta: { role: 'viewer', title: 'Proxies' } },
+    { path: '/proxies/:name/tools', name: 'mcp-tools', component: () => import('./pages/MCPToolsPage.vue'), meta: { role: 'viewer', title: 'MCP tools' } },
     { path: '/proxies/:name', name: 'proxy', component: () => import('./pages/ProxyDetailPage.vue'), meta: { role: 'viewer', title: 'Proxy' } },
     { path: '/groups', name: 'groups', component: () => import('./pages/GroupsPage.vue'), meta: { role: 'viewer', title: 'Groups & keys' } },
     { path: '/budgets', name: 'budgets', component: () => import('./pages/BudgetsPage.vue'), meta: { role: 'viewer', title: 'Budgets' } },
@@ -48,6 +49,6 @@ router.beforeEach(async (to: RouteLocationNormalized) => {
 })
 
 router.afterEach((to) => {
-  const title = to.name === 'proxy' ? String(to.params.name) : to.meta.title
+  const title = to.name === 'proxy' ? String(to.params.name) : to.name === 'mcp-tools' ? 'Tools of ' + String(to.params.name) : to.meta.title
   document.title = (title ? title + ' · ' : '') + 'Bulwark'
 })
