@@ -21,11 +21,28 @@ type segment struct {
 	decoded    string
 }
 
-func isB64(c byte) bool {
-	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '-' || c == '_'
-}
+// byteClass holds, per byte, whether it is a base64 (standard or URL-safe)
+// or hex digit: findSegments looks at every byte of every scanned text.
+var byteClass = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
+		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '-' || c == '_' {
+			t[c] |= classB64
+		}
+		if c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' {
+			t[c] |= classHex
+		}
+	}
+	return t
+}()
 
-func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
+const (
+	classB64 = 1 << iota
+	classHex
+)
+
+func isB64(c byte) bool { return byteClass[c]&classB64 != 0 }
+
+func isHex(c byte) bool { return byteClass[c]&classHex != 0 }
 
 func unhex(c byte) byte {
 	switch {
