@@ -54,6 +54,7 @@ type Config struct {
 	GatewayBudgetTimezone *time.Location
 	GatewaySyncInterval   time.Duration
 	UsagePricesFile       string
+	MCPAllowedCommands    []string
 	TracingEndpoint       string
 	TracingServiceName    string
 	TracingSampleRatio    float64
@@ -98,6 +99,7 @@ var Keys = []Key{
 	{Name: "gateway.max-body-bytes", Default: "10485760", Help: "Default largest request body a proxy accepts (bytes); larger requests get 413 (a proxy can set its own)."},
 	{Name: "gateway.budget-timezone", Default: "UTC", Help: "IANA time zone whose calendar months are budget periods (for example Europe/Berlin)."},
 	{Name: "gateway.sync-interval", Default: "10s", Help: "How often a replica compares the stored proxy configuration with what it runs, to apply changes made through other replicas."},
+	{Name: "mcp.allowed-commands", Default: "", Help: "Comma-separated programs stdio MCP servers may run: bare names (found on PATH) or absolute paths. Empty: any absolute path, no bare names."},
 	{Name: "usage.prices-file", Default: "", Help: "LiteLLM model_prices_and_context_window.json to load over the built-in price table (empty: built-in prices only)."},
 	{Name: "tracing.otlp-endpoint", Default: "", Help: "OTLP/HTTP endpoint (for example http://127.0.0.1:4318) to export a trace of every proxied request to; empty turns tracing off."},
 	{Name: "tracing.service-name", Default: "bulwark", Help: "service.name resource attribute of exported traces."},
@@ -354,6 +356,7 @@ func decode(ko *koanf.Koanf) (*Config, error) {
 		}
 		c.GatewayBudgetTimezone = loc
 	}
+	c.MCPAllowedCommands = d.list("mcp.allowed-commands")
 	c.UsagePricesFile = d.str("usage.prices-file")
 	if c.UsagePricesFile != "" {
 		if _, err := os.Stat(c.UsagePricesFile); err != nil {

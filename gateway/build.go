@@ -26,21 +26,27 @@ import (
 const CredentialAD = "bulwark/proxy-credential"
 
 // build compiles a proxy's chain and handler from its stored config.
-func (g *Gateway) build(ctx context.Context, p *bulwark.Proxy) (http.Handler, error) {
-	if p.Type != bulwark.ProtocolLLM {
+func (g *Gateway) build(ctx context.Context, p *bulwark.Proxy, in *instance) (http.Handler, error) {
+	if p.Type == bulwark.ProtocolA2A {
 		return nil, fmt.Errorf("%s proxies are not available in this version of the gateway yet", p.Type)
 	}
-	var pol *policy.Stage
+	var e *detect.Engine
 	if len(p.Policies) > 0 {
 		stored, err := g.o.Store.ListPolicies(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("read policies: %w", err)
 		}
 		reg, _ := detect.WithStored(g.builtin, stored)
-		e, err := g.engines.Engine(reg, detect.Options{Classifier: g.o.Classifier, MaxScanBytes: 1 << 20}, p.Policies...)
+		e, err = g.engines.Engine(reg, detect.Options{Classifier: g.o.Classifier, MaxScanBytes: 1 << 20}, p.Policies...)
 		if err != nil {
 			return nil, fmt.Errorf("policies %v: %w", p.Policies, err)
 		}
+	}
+	if p.Type == bulwark.ProtocolMCP {
+		return g.buildMCP(ctx, p, in, e)
+	}
+	var pol *policy.Stage
+	if e != nil {
 		pol = policy.New(e, bulwark.ProtocolLLM)
 	}
 	prompts, err := g.o.Store.ListSystemPrompts(ctx)

@@ -26,6 +26,7 @@ import (
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/detect"
 	"github.com/bulwarkhq/bulwark/inspect/budget"
+	"github.com/bulwarkhq/bulwark/proxy/mcp"
 	"github.com/bulwarkhq/bulwark/secret"
 	"github.com/bulwarkhq/bulwark/usage"
 )
@@ -42,6 +43,10 @@ type Store interface {
 	ListPolicies(ctx context.Context) ([]*bulwark.StoredPolicy, error)
 	RecordRequests(ctx context.Context, recs []*bulwark.RequestRecord) error
 	GroupSpend(ctx context.Context, groupID int64, period time.Time) (float64, error)
+	CreateMCPTool(ctx context.Context, t *bulwark.MCPTool) error
+	ListMCPTools(ctx context.Context, proxy string) ([]*bulwark.MCPTool, error)
+	UpdateMCPTool(ctx context.Context, t *bulwark.MCPTool, ifUpdatedAt time.Time) error
+	AddMCPToolCalls(ctx context.Context, counts map[int64][2]int64) error
 }
 
 // Publisher stores events on the event path.
@@ -71,6 +76,9 @@ type Options struct {
 	SyncInterval time.Duration
 	// Transport reaches upstreams (default: a tuned clone of http.DefaultTransport).
 	Transport http.RoundTripper
+	// MCPAllowedCommands are the programs stdio MCP servers may run (bare
+	// names resolved on PATH, or absolute paths); empty allows absolute paths only.
+	MCPAllowedCommands []string
 	// Tracer traces proxied requests (nil: no tracing).
 	Tracer trace.TracerProvider
 	Now    func() time.Time
@@ -104,6 +112,8 @@ type Gateway struct {
 	ledger  *budget.Ledger
 	keys    *keyCache
 	rec     *recorder
+
+	mcpDialer *mcp.Dialer
 
 	mu        sync.Mutex
 	instances map[string]*instance
@@ -158,6 +168,7 @@ func New(o Options) (*Gateway, error) {
 	g.ledger = budget.NewLedger(budget.Options{Spend: o.Store, Location: o.BudgetLocation, Notify: g.budgetNotice, Now: o.Now})
 	g.keys = newKeyCache(o.Store, o.Now)
 	g.rec = newRecorder(g)
+	g.mcpDialer = &mcp.Dialer{Log: o.Log.With("component", "mcp-upstream"), AllowedCommands: o.MCPAllowedCommands}
 	return g, nil
 }
 
@@ -207,7 +218,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, in := range insts {
 		wg.Add(1)
-		go func() { defer wg.Done(); in.stopListener(ctx) }()
+		go func() { defer wg.Done(); in.stopListener(ctx); in.closeMCP() }()
 	}
 	wg.Wait()
 	g.keys.stop()
@@ -368,7 +379,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("Proxy %q listens on its own port %s, not on /p/%s/.", name, in.listenAddr(), name))
 		return
 	}
-	r2 := r.Clone(r.Context())
+	r2 := r.Clone(mcp.WithMountPath(r.Context(), "/p/"+name))
 	r2.URL.Path = "/" + sub
 	r2.URL.RawPath = ""
 	in.ServeHTTP(w, r2)
@@ -404,6 +415,7 @@ func (g *Gateway) remove(ctx context.Context, name string) {
 	g.mu.Unlock()
 	if in != nil {
 		in.stopListener(ctx)
+		in.closeMCP()
 		in.setStatus(g, StateStopped, "deleted", "")
 		g.metrics.forget(name)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -66,7 +67,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	bus := events.New(db, nil)
-	gw, err := gateway.New(gateway.Options{Store: db, Keyring: ring, Events: bus, SyncInterval: time.Hour, Organization: func() string { return "Acme" }})
+	gw, err := gateway.New(gateway.Options{Store: db, Keyring: ring, Events: bus, SyncInterval: time.Hour, Log: testLog(), Organization: func() string { return "Acme" }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -661,4 +662,12 @@ func TestAutoStartOff(t *testing.T) {
 	if st, _ := gw.Status("manual"); st.State != gateway.StateRunning {
 		t.Fatalf("after start %+v", st)
 	}
+}
+
+// testLog logs to stderr when BULWARK_TEST_LOG is set.
+func testLog() *slog.Logger {
+	if os.Getenv("BULWARK_TEST_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

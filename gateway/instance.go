@@ -26,6 +26,18 @@ type instance struct {
 	ln     net.Listener
 	addr   string // configured listen address of srv
 	held   bool   // auto-start is off and no operator has started it in this process
+	mcp    *mcpRuntime
+}
+
+// closeMCP ends the sessions of an MCP proxy that stops.
+func (in *instance) closeMCP() {
+	in.mu.Lock()
+	rt := in.mcp
+	in.mcp = nil
+	in.mu.Unlock()
+	if rt != nil {
+		rt.close()
+	}
 }
 
 type handlerBox struct{ h http.Handler }
@@ -103,6 +115,7 @@ func (in *instance) apply(ctx context.Context, g *Gateway, p *bulwark.Proxy) {
 	if held && p.Enabled {
 		in.handler.Store(nil)
 		in.stopListener(ctx)
+		in.closeMCP()
 		in.mu.Lock()
 		in.cfg = p
 		in.mu.Unlock()
@@ -112,17 +125,19 @@ func (in *instance) apply(ctx context.Context, g *Gateway, p *bulwark.Proxy) {
 	if !p.Enabled {
 		in.handler.Store(nil)
 		in.stopListener(ctx)
+		in.closeMCP()
 		in.mu.Lock()
 		in.cfg = p
 		in.mu.Unlock()
 		in.setStatus(g, StateStopped, "stopped by an operator", "")
 		return
 	}
-	h, err := g.build(ctx, p)
+	h, err := g.build(ctx, p, in)
 	if err != nil {
 		// Fail closed: a proxy whose policies or prompts cannot be built
 		// refuses traffic rather than forwarding it uninspected.
 		in.handler.Store(nil)
+		in.closeMCP()
 		in.mu.Lock()
 		in.cfg = p
 		in.mu.Unlock()

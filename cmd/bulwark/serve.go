@@ -117,7 +117,7 @@ func serve(ctx context.Context, cmd *cobra.Command, console io.Writer, ready cha
 		Registerer: metrics.Registry, Prices: prices, Classifier: classifier.Default(),
 		BudgetLocation: cfg.GatewayBudgetTimezone, Organization: organization,
 		DefaultTimeout: cfg.GatewayTimeout, DefaultMaxBody: cfg.GatewayMaxBodyBytes,
-		SyncInterval: cfg.GatewaySyncInterval, Tracer: tracing.Provider,
+		SyncInterval: cfg.GatewaySyncInterval, Tracer: tracing.Provider, MCPAllowedCommands: cfg.MCPAllowedCommands,
 	})
 	if err != nil {
 		return err

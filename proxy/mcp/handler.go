@@ -48,9 +48,8 @@ type HandlerConfig struct {
 // and DELETE on the proxy's root or /mcp) and the legacy HTTP+SSE
 // transport (GET /sse, POST /message?session=…).
 type Handler struct {
-	c HandlerConfig
-
 	mu       sync.Mutex
+	c        HandlerConfig // guarded by mu: Reconfigure swaps it for new sessions
 	sessions map[string]*downSession
 	closed   bool
 }
@@ -66,6 +65,27 @@ type downSession struct {
 
 // NewHandler returns the handler of one MCP proxy.
 func NewHandler(c HandlerConfig) *Handler {
+	return &Handler{c: withDefaults(c), sessions: map[string]*downSession{}}
+}
+
+// Reconfigure applies a changed proxy configuration to new sessions and
+// requests; open sessions keep relaying with the hooks and upstream they
+// were opened with, so a configuration change does not drop them.
+func (h *Handler) Reconfigure(c HandlerConfig) {
+	c = withDefaults(c)
+	h.mu.Lock()
+	h.c = c
+	h.closed = false
+	h.mu.Unlock()
+}
+
+func (h *Handler) cfg() HandlerConfig {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.c
+}
+
+func withDefaults(c HandlerConfig) HandlerConfig {
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
@@ -78,7 +98,7 @@ func NewHandler(c HandlerConfig) *Handler {
 	if c.MaxSessions <= 0 {
 		c.MaxSessions = 10000
 	}
-	return &Handler{c: c, sessions: map[string]*downSession{}}
+	return c
 }
 
 const sessionHeader = "Mcp-Session-Id"
@@ -103,8 +123,9 @@ func credentialOf(r *http.Request) string {
 
 // authenticate runs the access stage; on refusal it has answered.
 func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (*inspect.Exchange, bool) {
-	x := &inspect.Exchange{Proxy: h.c.Proxy.Name, Protocol: bulwark.ProtocolMCP, Credential: credentialOf(r), Start: time.Now()}
-	if err := h.c.Auth.Request(r.Context(), x); err != nil {
+	c := h.cfg()
+	x := &inspect.Exchange{Proxy: c.Proxy.Name, Protocol: bulwark.ProtocolMCP, Credential: credentialOf(r), Start: time.Now()}
+	if err := c.Auth.Request(r.Context(), x); err != nil {
 		var b *inspect.Block
 		if errors.As(err, &b) {
 			if b.Status == http.StatusUnauthorized {
@@ -113,7 +134,7 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (*inspect
 			writeRPCError(w, b.Status, -32001, b.Message)
 			return nil, false
 		}
-		h.c.Log.Error("mcp authentication failed", "err", err)
+		c.Log.Error("mcp authentication failed", "err", err)
 		writeRPCError(w, http.StatusInternalServerError, CodeGatewayError, "The gateway could not check the credentials.")
 		return nil, false
 	}
@@ -178,9 +199,10 @@ func (h *Handler) serveStreamable(w http.ResponseWriter, r *http.Request) {
 		writeRPCError(w, http.StatusMethodNotAllowed, -32600, "MCP streamable HTTP uses POST, GET and DELETE.")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.c.MaxMessageBytes))
+	limit := h.cfg().MaxMessageBytes
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
-		writeRPCError(w, http.StatusRequestEntityTooLarge, -32600, fmt.Sprintf("Message larger than %d bytes.", h.c.MaxMessageBytes))
+		writeRPCError(w, http.StatusRequestEntityTooLarge, -32600, fmt.Sprintf("Message larger than %d bytes.", limit))
 		return
 	}
 	trimmed := bytes.TrimSpace(body)
@@ -232,19 +254,21 @@ func (h *Handler) openFailed(w http.ResponseWriter, err error) {
 		writeRPCError(w, http.StatusServiceUnavailable, -32000, "The gateway has too many open MCP sessions; retry later.")
 		return
 	}
-	h.c.Log.Error("mcp upstream unavailable", "proxy", h.c.Proxy.Name, "err", err)
+	c := h.cfg()
+	c.Log.Error("mcp upstream unavailable", "proxy", c.Proxy.Name, "err", err)
 	writeRPCError(w, http.StatusBadGateway, -32000, "The MCP server could not be reached: "+err.Error())
 }
 
 // open dials the upstream and starts the relay of a new session.
 func (h *Handler) open(ctx context.Context, x *inspect.Exchange, down func(id string) (sdk.Connection, *sdk.StreamableServerTransport, *sdk.SSEServerTransport, error)) (*downSession, error) {
 	h.mu.Lock()
-	if h.closed || len(h.sessions) >= h.c.MaxSessions {
+	cfg := h.c
+	if h.closed || len(h.sessions) >= cfg.MaxSessions {
 		h.mu.Unlock()
 		return nil, errTooManySessions
 	}
 	h.mu.Unlock()
-	up, err := h.c.Upstream(ctx)
+	up, err := cfg.Upstream(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +280,7 @@ func (h *Handler) open(ctx context.Context, x *inspect.Exchange, down func(id st
 	}
 	c := Client{Group: x.Group, Key: x.Key}
 	s := &downSession{id: id, streaming: st, legacy: lt, lastUsed: time.Now(),
-		relay: NewSession(id, c, dc, up, h.c.Hooks, h.c.Log.With("proxy", h.c.Proxy.Name, "session", id))}
+		relay: NewSession(id, c, dc, up, cfg.Hooks, cfg.Log.With("proxy", cfg.Proxy.Name, "session", id))}
 	if x.Key != nil {
 		s.keyID = x.Key.ID
 	}
@@ -265,7 +289,7 @@ func (h *Handler) open(ctx context.Context, x *inspect.Exchange, down func(id st
 	h.mu.Unlock()
 	go func() {
 		if err := s.relay.Run(context.Background()); err != nil {
-			h.c.Log.Warn("mcp session ended with an error", "proxy", h.c.Proxy.Name, "session", id, "err", err)
+			cfg.Log.Warn("mcp session ended with an error", "proxy", cfg.Proxy.Name, "session", id, "err", err)
 		}
 		h.mu.Lock()
 		delete(h.sessions, id)
@@ -339,7 +363,7 @@ func (h *Handler) serveLegacyGET(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Connection", "keep-alive")
 	base := MountPath(r.Context()) + strings.TrimSuffix(r.URL.Path, "/sse")
 	s, err := h.open(r.Context(), x, func(id string) (sdk.Connection, *sdk.StreamableServerTransport, *sdk.SSEServerTransport, error) {
-		t := &sdk.SSEServerTransport{Endpoint: base + "/message?sessionId=" + id, Response: w, MaxRequestBodyBytes: h.c.MaxMessageBytes}
+		t := &sdk.SSEServerTransport{Endpoint: base + "/message?sessionId=" + id, Response: w, MaxRequestBodyBytes: h.cfg().MaxMessageBytes}
 		c, err := t.Connect(r.Context())
 		return c, nil, t, err
 	})

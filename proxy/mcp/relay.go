@@ -295,6 +295,7 @@ func (s *Session) fromServer(ctx context.Context) error {
 				return err
 			}
 		case *jsonrpc.Request:
+			s.log.Debug("mcp server message", "method", m.Method, "call", m.IsCall())
 			if !m.IsCall() && m.Method == "notifications/tools/list_changed" {
 				// Learn the new list now, so a change is caught (and
 				// quarantined) even if the client never lists again.

@@ -113,7 +113,9 @@ func (d *Dialer) dialStreamable(ctx context.Context, upstreamURL string, headers
 	if err != nil {
 		return nil, fmt.Errorf("mcp: streamable_http upstream %s: %w", upstreamURL, err)
 	}
-	return &httpConn{Connection: conn, rt: rt}, nil
+	hc := &httpConn{Connection: conn, rt: rt}
+	hc.standalone = newStandalone(upstreamURL, d.clientWith(rt), conn.SessionID, conn.Read)
+	return hc, nil
 }
 
 func (d *Dialer) dialSSE(ctx context.Context, upstreamURL string, headers http.Header) (sdk.Connection, error) {
@@ -242,6 +244,9 @@ type httpConn struct {
 	sdk.Connection
 	rt     *upstreamRoundTripper
 	cancel context.CancelFunc // ends the SSE stream; nil for streamable HTTP
+	// standalone merges the standalone GET stream of a streamable HTTP
+	// upstream into Read (nil for SSE).
+	standalone *standalone
 
 	mu      sync.Mutex
 	initIDs []jsonrpc.ID // initialize calls awaiting their answer
@@ -255,11 +260,26 @@ func (c *httpConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 		}
 		c.mu.Unlock()
 	}
+	if req, ok := msg.(*jsonrpc.Request); ok && !req.IsCall() && req.Method == "notifications/initialized" && c.standalone != nil {
+		err := c.Connection.Write(ctx, msg)
+		if err == nil {
+			c.mu.Lock()
+			c.standalone.start()
+			c.mu.Unlock()
+		}
+		return err
+	}
 	return c.Connection.Write(ctx, msg)
 }
 
 func (c *httpConn) Read(ctx context.Context) (jsonrpc.Message, error) {
-	msg, err := c.Connection.Read(ctx)
+	var msg jsonrpc.Message
+	var err error
+	if c.standalone != nil {
+		msg, err = c.standalone.read(ctx)
+	} else {
+		msg, err = c.Connection.Read(ctx)
+	}
 	if resp, ok := msg.(*jsonrpc.Response); ok && err == nil {
 		c.observe(resp)
 	}
@@ -289,6 +309,9 @@ func (c *httpConn) observe(resp *jsonrpc.Response) {
 }
 
 func (c *httpConn) Close() error {
+	if c.standalone != nil {
+		c.standalone.close()
+	}
 	err := c.Connection.Close()
 	if c.cancel != nil {
 		c.cancel()
