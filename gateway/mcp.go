@@ -486,6 +486,8 @@ func (r *mcpRegistry) rescan(ctx context.Context, dial mcp.Upstream) error {
 type mcpRuntime struct {
 	handler  *mcp.Handler
 	registry *mcpRegistry
+	mux      *mcp.Mux // the shared stdio server, when one process serves the proxy
+	muxKey   string
 	stop     chan struct{}
 	done     chan struct{}
 }
@@ -515,19 +517,44 @@ func (g *Gateway) buildMCP(ctx context.Context, p *bulwark.Proxy, in *instance, 
 		defer cancel()
 		return g.mcpDialer.Dial(dctx, p.Name, &cfg, p.UpstreamURL, hdr)
 	}
+	in.mu.Lock()
+	rt := in.mcp
+	in.mu.Unlock()
+	// A stdio server runs once per proxy unless configured per session:
+	// the sessions share it through a mux. It is kept across rebuilds
+	// while the server's own settings stay the same.
+	var mux *mcp.Mux
+	if cfg.Transport == bulwark.MCPStdio && !cfg.ProcessPerSession {
+		key := muxKey(&cfg)
+		if rt != nil && rt.mux != nil && rt.muxKey == key {
+			mux = rt.mux
+		} else {
+			mux = mcp.NewMux(dial, g.log.With("proxy", p.Name))
+			if rt != nil && rt.mux != nil {
+				rt.mux.Close()
+			}
+		}
+		if rt != nil {
+			rt.mux, rt.muxKey = mux, key
+		}
+		dial = mux.Open
+	} else if rt != nil && rt.mux != nil {
+		rt.mux.Close()
+		rt.mux = nil
+	}
 	reg := newMCPRegistry(g, p, e)
 	hc := mcp.HandlerConfig{
 		Proxy: p, Auth: &access.Stage{Keys: g.keys, Now: g.o.Now}, Upstream: dial, Hooks: reg,
 		Log: g.log.With("proxy", p.Name), MaxMessageBytes: p.MaxBodyBytes,
 	}
-	in.mu.Lock()
-	rt := in.mcp
-	in.mu.Unlock()
 	if rt != nil {
 		rt.handler.Reconfigure(hc)
 		rt.stopLoops()
 	} else {
 		rt = &mcpRuntime{handler: mcp.NewHandler(hc)}
+		if mux != nil {
+			rt.mux, rt.muxKey = mux, muxKey(&cfg)
+		}
 	}
 	rt.registry = reg
 	rt.startLoops(g, p, dial)
@@ -592,6 +619,15 @@ func (rt *mcpRuntime) stopLoops() {
 func (rt *mcpRuntime) close() {
 	rt.stopLoops()
 	rt.handler.Close()
+	if rt.mux != nil {
+		rt.mux.Close()
+	}
+}
+
+// muxKey identifies the settings that start a stdio server.
+func muxKey(c *bulwark.MCPConfig) string {
+	b, _ := json.Marshal([]any{c.Transport, c.Command, c.Args, c.Env, c.Dir})
+	return string(b)
 }
 
 // MCPToolsChanged makes an MCP proxy re-read its tools' approval state at
