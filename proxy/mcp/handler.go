@@ -50,6 +50,7 @@ type HandlerConfig struct {
 type Handler struct {
 	mu       sync.Mutex
 	c        HandlerConfig // guarded by mu: Reconfigure swaps it for new sessions
+	events   *sdk.MemoryEventStore
 	sessions map[string]*downSession
 	closed   bool
 }
@@ -65,7 +66,7 @@ type downSession struct {
 
 // NewHandler returns the handler of one MCP proxy.
 func NewHandler(c HandlerConfig) *Handler {
-	return &Handler{c: withDefaults(c), sessions: map[string]*downSession{}}
+	return &Handler{c: withDefaults(c), sessions: map[string]*downSession{}, events: sdk.NewMemoryEventStore(nil)}
 }
 
 // Reconfigure applies a changed proxy configuration to new sessions and
@@ -235,7 +236,9 @@ func (h *Handler) serveStreamable(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s, err := h.open(r.Context(), x, func(id string) (sdk.Connection, *sdk.StreamableServerTransport, *sdk.SSEServerTransport, error) {
-		t := &sdk.StreamableServerTransport{SessionID: id}
+		// The event store lets a client resume a broken stream with
+		// Last-Event-ID instead of losing the answers on it.
+		t := &sdk.StreamableServerTransport{SessionID: id, EventStore: h.events}
 		c, err := t.Connect(context.Background())
 		return c, t, nil, err
 	})
@@ -294,6 +297,9 @@ func (h *Handler) open(ctx context.Context, x *inspect.Exchange, down func(id st
 		h.mu.Lock()
 		delete(h.sessions, id)
 		h.mu.Unlock()
+		if st != nil {
+			_ = h.events.SessionClosed(context.Background(), id)
+		}
 	}()
 	return s, nil
 }
@@ -306,6 +312,9 @@ func (h *Handler) end(id string) {
 	h.mu.Unlock()
 	if s != nil {
 		s.relay.Close()
+		if s.streaming != nil {
+			_ = h.events.SessionClosed(context.Background(), id)
+		}
 	}
 }
 
