@@ -6,6 +6,7 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -77,4 +78,24 @@ func FuzzFindMatchesReference(f *testing.F) {
 	f.Fuzz(func(t *testing.T, text string) {
 		checkEquiv(t, text)
 	})
+}
+
+// TestFindConcurrent: the pooled tokenizer buffers are not shared between
+// concurrent scans.
+func TestFindConcurrent(t *testing.T) {
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				s := strings.Repeat(equivSeeds[(g+i)%len(equivSeeds)]+" ", 1+i%7)
+				if got, want := Find(s), refFind(s); !reflect.DeepEqual(got, want) {
+					t.Errorf("%q: got %v, want %v", s, got, want)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
