@@ -1,0 +1,251 @@
+//go:build linux
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// The real MCP server and the Node SDK client the MCP tests use, installed
+// with npm into $BULWARK_TEST_MCP_DIR (default $TMPDIR/bulwark-mcp-test),
+// the directory proxy/mcp's tests use too.
+const (
+	everythingPackage = "@modelcontextprotocol/server-everything"
+	everythingVersion = "2026.8.31"
+	nodeSDKPackage    = "@modelcontextprotocol/sdk"
+	nodeSDKVersion    = "1.32.2"
+)
+
+var (
+	npmOnce sync.Once
+	npmDir  string // holds node_modules
+	npmErr  error
+)
+
+// mcpNodeDir returns the npm directory holding server-everything and the
+// Node SDK, installing them on first use. Without node or npm, or when the
+// registry cannot be reached, the test is skipped (failed under CI=true).
+func mcpNodeDir(t *testing.T) string {
+	t.Helper()
+	npmOnce.Do(func() { npmDir, npmErr = installNodePackages() })
+	if npmErr != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("MCP server-everything unavailable: %v", npmErr)
+		}
+		t.Skipf("skipping: MCP server-everything unavailable: %v", npmErr)
+	}
+	return npmDir
+}
+
+func installNodePackages() (string, error) {
+	if _, err := exec.LookPath("node"); err != nil {
+		return "", errors.New("node is not installed")
+	}
+	dir := os.Getenv("BULWARK_TEST_MCP_DIR")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "bulwark-mcp-test")
+	}
+	for _, p := range []struct{ name, version string }{{everythingPackage, everythingVersion}, {nodeSDKPackage, nodeSDKVersion}} {
+		pkgDir := filepath.Join(dir, "node_modules", filepath.FromSlash(p.name))
+		if npmVersion(pkgDir) == p.version {
+			continue
+		}
+		npm, err := exec.LookPath("npm")
+		if err != nil {
+			return "", errors.New("npm is not installed")
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+		out, err := exec.CommandContext(ctx, npm, "install", "--prefix", dir, "--no-audit", "--no-fund", p.name+"@"+p.version).CombinedOutput()
+		cancel()
+		if err != nil {
+			return "", fmt.Errorf("npm install %s@%s (registry unreachable?): %v\n%s", p.name, p.version, err, out)
+		}
+		if v := npmVersion(pkgDir); v != p.version {
+			return "", fmt.Errorf("npm installed %s version %q, want %s", p.name, v, p.version)
+		}
+	}
+	return dir, nil
+}
+
+func npmVersion(pkgDir string) string {
+	b, err := os.ReadFile(filepath.Join(pkgDir, "package.json"))
+	if err != nil {
+		return ""
+	}
+	var p struct {
+		Version string `json:"version"`
+	}
+	_ = json.Unmarshal(b, &p)
+	return p.Version
+}
+
+// everythingIndex is server-everything's entry point.
+func everythingIndex(dir string) string {
+	return filepath.Join(dir, "node_modules", filepath.FromSlash(everythingPackage), "dist", "index.js")
+}
+
+// absNode is the absolute path of node.
+func absNode(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("skipping: node is not installed")
+	}
+	if p, err = filepath.Abs(p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// startEverythingHTTP runs server-everything over streamable HTTP on a
+// free port, in a process group of its own that is killed at the end, and
+// returns its MCP endpoint.
+func startEverythingHTTP(t *testing.T, dir string) string {
+	t.Helper()
+	addr := freeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(absNode(t), everythingIndex(dir), "streamableHttp")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "PORT=" + port}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	logPath := filepath.Join(t.TempDir(), "everything-http.log")
+	out, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second)
+		if err == nil {
+			c.Close()
+			return "http://127.0.0.1:" + port + "/mcp"
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("server-everything did not listen on port %s:\n%s", port, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// bearer adds the gateway key to every request of an MCP client.
+type bearer struct {
+	key  string
+	base http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.key)
+	return b.base.RoundTrip(r)
+}
+
+// mcpConnect opens a go-sdk client session to an MCP proxy of Bulwark.
+func mcpConnect(t *testing.T, endpoint, key string) *sdk.ClientSession {
+	t.Helper()
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	c := sdk.NewClient(&sdk.Implementation{Name: "bulwark-e2e", Version: "1.0.0"}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs, err := c.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: endpoint, HTTPClient: &http.Client{Transport: bearer{key, tr}}}, nil)
+	if err != nil {
+		t.Fatalf("connect %s: %v", endpoint, err)
+	}
+	t.Cleanup(func() { _ = cs.Close() })
+	return cs
+}
+
+// childProcs returns the live (not zombie) processes whose parent is ppid
+// and whose environment holds the variable env (NAME=value).
+func childProcs(ppid int, env string) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		st, ok := procStat(pid)
+		if !ok || st.state == "Z" || st.state == "X" || st.ppid != ppid {
+			continue
+		}
+		environ, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if slices.Contains(strings.Split(string(environ), "\x00"), env) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+type stat struct {
+	state string
+	ppid  int
+}
+
+func procStat(pid int) (stat, bool) {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return stat{}, false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return stat{}, false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 2 {
+		return stat{}, false
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return stat{state: f[0], ppid: ppid}, true
+}
+
+// alive reports whether pid runs (a zombie does not).
+func alive(pid int) bool {
+	st, ok := procStat(pid)
+	return ok && st.state != "Z" && st.state != "X"
+}
+
+// waitUntil polls cond until it holds or the timeout passes.
+func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(pollEvery)
+	}
+}
