@@ -12,8 +12,10 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/bulwarkhq/bulwark"
@@ -42,17 +44,26 @@ type HandlerConfig struct {
 	IdleTimeout time.Duration
 	// MaxSessions bounds concurrent sessions (default 10000).
 	MaxSessions int
+	// WriteTimeout bounds one write to a client (default 30 s): a client
+	// that does not take a message in this time loses the stream it was
+	// written to (see "Limits and hostile peers" in docs/mcp.md).
+	WriteTimeout time.Duration
+	// Dropped, when set, is called for every server notification a session
+	// dropped (reason "client behind" or "no client stream"); the gateway
+	// counts them in a metric.
+	Dropped func(method, reason string)
 }
 
 // Handler serves one MCP proxy to clients over streamable HTTP (POST, GET
-// and DELETE on the proxy's root or /mcp) and the legacy HTTP+SSE
-// transport (GET /sse, POST /message?session=…).
+// and DELETE on the proxy's root or /mcp), WebSocket (/ws, subprotocol
+// mcp) and the legacy HTTP+SSE transport (GET /sse, POST /message?session=…).
 type Handler struct {
 	mu       sync.Mutex
 	c        HandlerConfig // guarded by mu: Reconfigure swaps it for new sessions
 	events   *sdk.MemoryEventStore
 	sessions map[string]*downSession
 	closed   bool
+	dropped  atomic.Int64
 }
 
 type downSession struct {
@@ -60,9 +71,22 @@ type downSession struct {
 	keyID     int64
 	streaming *sdk.StreamableServerTransport
 	legacy    *sdk.SSEServerTransport
+	socket    bool // a WebSocket: the socket's lifetime is the session
 	relay     *Session
 	lastUsed  time.Time
 }
+
+// downConn is the client's side of a new session.
+type downConn struct {
+	conn      sdk.Connection
+	streaming *sdk.StreamableServerTransport
+	legacy    *sdk.SSEServerTransport
+	socket    bool
+}
+
+// DroppedNotifications is the number of server notifications the handler's
+// sessions dropped because their clients did not take them.
+func (h *Handler) DroppedNotifications() int64 { return h.dropped.Load() }
 
 // NewHandler returns the handler of one MCP proxy.
 func NewHandler(c HandlerConfig) *Handler {
@@ -99,6 +123,9 @@ func withDefaults(c HandlerConfig) HandlerConfig {
 	if c.MaxSessions <= 0 {
 		c.MaxSessions = 10000
 	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = clientWriteTimeout
+	}
 	return c
 }
 
@@ -106,11 +133,30 @@ const sessionHeader = "Mcp-Session-Id"
 
 // writeRPCError answers with an HTTP status and a JSON-RPC error body (id null).
 func writeRPCError(w http.ResponseWriter, status int, code int64, msg string) {
+	writeRPCBody(w, status, rpcErrorBody(nil, code, msg))
+}
+
+func writeRPCBody(w http.ResponseWriter, status int, body []byte) {
+	if body == nil {
+		w.WriteHeader(status)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": nil, "error": map[string]any{"code": code, "message": msg}})
-	_, _ = w.Write(b)
+	_, _ = w.Write(body)
 }
+
+// rpcErrorBody is a JSON-RPC error response to id (nil: id null).
+func rpcErrorBody(id *jsonrpc.ID, code int64, msg string) []byte {
+	var raw any
+	if id != nil {
+		raw = id.Raw()
+	}
+	b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": raw, "error": map[string]any{"code": code, "message": msg}})
+	return b
+}
+
+func jsonValid(b []byte) bool { return json.Valid(b) }
 
 func credentialOf(r *http.Request) string {
 	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
@@ -151,8 +197,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveLegacyGET(w, r)
 	case "/message", "/messages":
 		h.serveLegacyPOST(w, r)
+	case "/ws":
+		h.serveWebSocket(w, r)
 	default:
-		writeRPCError(w, http.StatusNotFound, -32601, "Not found. MCP clients connect to this proxy's root (streamable HTTP) or /sse (legacy SSE).")
+		writeRPCError(w, http.StatusNotFound, -32601, "Not found. MCP clients connect to this proxy's root (streamable HTTP), /ws (WebSocket) or /sse (legacy SSE).")
 	}
 }
 
@@ -193,33 +241,17 @@ func (h *Handler) serveStreamable(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
-		s.streaming.ServeHTTP(w, r)
+		h.serveStream(s, w, r)
 		return
 	default:
 		w.Header().Set("Allow", "GET, POST, DELETE")
 		writeRPCError(w, http.StatusMethodNotAllowed, -32600, "MCP streamable HTTP uses POST, GET and DELETE.")
 		return
 	}
-	limit := h.cfg().MaxMessageBytes
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		writeRPCError(w, http.StatusRequestEntityTooLarge, -32600, fmt.Sprintf("Message larger than %d bytes.", limit))
+	msg, ok := h.readMessage(w, r)
+	if !ok {
 		return
 	}
-	trimmed := bytes.TrimSpace(body)
-	if len(trimmed) > 0 && trimmed[0] == '[' {
-		writeRPCError(w, http.StatusBadRequest, -32600, "JSON-RPC batches are not supported (MCP 2025-06-18 and later): send one message per request.")
-		return
-	}
-	var head struct {
-		Method string          `json:"method"`
-		ID     json.RawMessage `json:"id"`
-	}
-	if err := json.Unmarshal(trimmed, &head); err != nil {
-		writeRPCError(w, http.StatusBadRequest, -32700, "Parse error: the body is not a JSON-RPC message: "+err.Error())
-		return
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
 	if id != "" {
 		s := h.lookup(id, x)
 		if s == nil || s.streaming == nil {
@@ -228,24 +260,56 @@ func (h *Handler) serveStreamable(w http.ResponseWriter, r *http.Request) {
 			writeRPCError(w, http.StatusNotFound, -32001, "Session not found: initialize a new session.")
 			return
 		}
-		s.streaming.ServeHTTP(w, r)
+		h.serveStream(s, w, r)
 		return
 	}
-	if head.Method != "initialize" {
+	if req, isReq := msg.(*jsonrpc.Request); !isReq || req.Method != "initialize" {
 		writeRPCError(w, http.StatusBadRequest, -32600, "No Mcp-Session-Id: the first request of a session must be initialize.")
 		return
 	}
-	s, err := h.open(r.Context(), x, func(id string) (sdk.Connection, *sdk.StreamableServerTransport, *sdk.SSEServerTransport, error) {
+	s, err := h.open(r.Context(), x, func(id string) (downConn, error) {
 		// The event store lets a client resume a broken stream with
 		// Last-Event-ID instead of losing the answers on it.
 		t := &sdk.StreamableServerTransport{SessionID: id, EventStore: h.events}
 		c, err := t.Connect(context.Background())
-		return c, t, nil, err
+		return downConn{conn: c, streaming: t}, err
 	})
 	if err != nil {
 		h.openFailed(w, err)
 		return
 	}
+	h.serveStream(s, w, r)
+}
+
+// readMessage reads and checks the one JSON-RPC message of a POST; when it
+// returns false it has answered (413, 400, or a JSON-RPC error the gateway
+// gives itself). The body is left readable for the transport.
+func (h *Handler) readMessage(w http.ResponseWriter, r *http.Request) (jsonrpc.Message, bool) {
+	limit := h.cfg().MaxMessageBytes
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeRPCError(w, http.StatusRequestEntityTooLarge, -32600, fmt.Sprintf("Message larger than %d bytes.", limit))
+		} else {
+			writeRPCError(w, http.StatusBadRequest, -32600, "The body could not be read.")
+		}
+		return nil, false
+	}
+	msg, status, reply := checkClientMessage(bytes.TrimSpace(body))
+	if msg == nil {
+		writeRPCBody(w, status, reply)
+		return nil, false
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return msg, true
+}
+
+// serveStream hands a request to the session's streamable transport with
+// every write bounded by the write timeout.
+func (h *Handler) serveStream(s *downSession, w http.ResponseWriter, r *http.Request) {
+	w, r, cancel := guard(w, r, h.cfg().WriteTimeout)
+	defer cancel()
 	s.streaming.ServeHTTP(w, r)
 }
 
@@ -263,7 +327,7 @@ func (h *Handler) openFailed(w http.ResponseWriter, err error) {
 }
 
 // open dials the upstream and starts the relay of a new session.
-func (h *Handler) open(ctx context.Context, x *inspect.Exchange, down func(id string) (sdk.Connection, *sdk.StreamableServerTransport, *sdk.SSEServerTransport, error)) (*downSession, error) {
+func (h *Handler) open(ctx context.Context, x *inspect.Exchange, down func(id string) (downConn, error)) (*downSession, error) {
 	h.mu.Lock()
 	cfg := h.c
 	if h.closed || len(h.sessions) >= cfg.MaxSessions {
@@ -276,14 +340,22 @@ func (h *Handler) open(ctx context.Context, x *inspect.Exchange, down func(id st
 		return nil, err
 	}
 	id := newSessionID()
-	dc, st, lt, err := down(id)
+	dc, err := down(id)
 	if err != nil {
 		_ = up.Close()
 		return nil, err
 	}
+	st := dc.streaming
 	c := Client{Group: x.Group, Key: x.Key}
-	s := &downSession{id: id, streaming: st, legacy: lt, lastUsed: time.Now(),
-		relay: NewSession(id, c, dc, up, cfg.Hooks, cfg.Log.With("proxy", cfg.Proxy.Name, "session", id))}
+	s := &downSession{id: id, streaming: st, legacy: dc.legacy, socket: dc.socket, lastUsed: time.Now(),
+		relay: NewSession(id, c, dc.conn, up, cfg.Hooks, cfg.Log.With("proxy", cfg.Proxy.Name, "session", id))}
+	s.relay.writeTimeout = cfg.WriteTimeout
+	s.relay.onDrop = func(method, reason string) {
+		h.dropped.Add(1)
+		if cfg.Dropped != nil {
+			cfg.Dropped(method, reason)
+		}
+	}
 	if x.Key != nil {
 		s.keyID = x.Key.ID
 	}
@@ -331,7 +403,7 @@ func (h *Handler) Expire(now time.Time) {
 	h.mu.Lock()
 	var idle []string
 	for id, s := range h.sessions {
-		if s.legacy == nil && now.Sub(s.lastUsed) > h.c.IdleTimeout {
+		if s.streaming != nil && now.Sub(s.lastUsed) > h.c.IdleTimeout {
 			idle = append(idle, id)
 		}
 	}
@@ -371,10 +443,14 @@ func (h *Handler) serveLegacyGET(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("Connection", "keep-alive")
 	base := MountPath(r.Context()) + strings.TrimSuffix(r.URL.Path, "/sse")
-	s, err := h.open(r.Context(), x, func(id string) (sdk.Connection, *sdk.StreamableServerTransport, *sdk.SSEServerTransport, error) {
+	// The stream is the session: a client that stops reading it for the
+	// write timeout ends the request, and so the session.
+	w, r, cancel := guard(w, r, h.cfg().WriteTimeout)
+	defer cancel()
+	s, err := h.open(r.Context(), x, func(id string) (downConn, error) {
 		t := &sdk.SSEServerTransport{Endpoint: base + "/message?sessionId=" + id, Response: w, MaxRequestBodyBytes: h.cfg().MaxMessageBytes}
 		c, err := t.Connect(r.Context())
-		return c, nil, t, err
+		return downConn{conn: c, legacy: t}, err
 	})
 	if err != nil {
 		h.openFailed(w, err)
@@ -401,6 +477,9 @@ func (h *Handler) serveLegacyPOST(w http.ResponseWriter, r *http.Request) {
 	s := h.lookup(id, x)
 	if s == nil || s.legacy == nil {
 		writeRPCError(w, http.StatusNotFound, -32001, "Session not found: open a new one with GET /sse.")
+		return
+	}
+	if _, ok := h.readMessage(w, r); !ok {
 		return
 	}
 	s.legacy.ServeHTTP(w, r)

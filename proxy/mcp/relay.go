@@ -1,6 +1,7 @@
 package mcp
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,7 +27,14 @@ const (
 	CodePolicyViolation = -32011 // a policy rule blocked the arguments or the result
 	CodeRateLimited     = -32012
 	CodeGatewayError    = -32013 // the gateway could not inspect the message: refused, never passed uninspected
+	// CodeServerGone answers every call still in flight when the connection
+	// to the MCP server fails, and calls beyond the in-flight limit.
+	CodeServerGone = -32000
 )
+
+// serverGoneMessage is the error of calls in flight when the server's
+// connection failed.
+const serverGoneMessage = "the MCP server went away"
 
 // Client identifies who a session belongs to.
 type Client struct {
@@ -96,11 +104,21 @@ type Session struct {
 	hooks  Hooks
 	log    *slog.Logger
 
-	mu      sync.Mutex
-	pending map[jsonrpc.ID]pending
-	ownSeq  atomic.Int64
-	closed  atomic.Bool
-	done    chan struct{}
+	mu        sync.Mutex
+	pending   map[jsonrpc.ID]pending
+	ownSeq    atomic.Int64
+	relisting atomic.Int64 // unix nanos of the relist in flight, 0 when none
+	closed    atomic.Bool
+	done      chan struct{}
+
+	// Everything to the client goes through out, written by one goroutine
+	// (see outQueue for the policy).
+	out          *outQueue
+	writeTimeout time.Duration
+	writerDone   chan struct{}
+	writeErr     atomic.Pointer[error]
+	onDrop       func(method, reason string)
+	drops        dropLog
 }
 
 // NewSession relays between down (the client) and up (the server).
@@ -109,8 +127,14 @@ func NewSession(id string, c Client, down, up sdk.Connection, hooks Hooks, log *
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Session{ID: id, Client: c, down: down, up: up, hooks: hooks, log: log,
-		pending: map[jsonrpc.ID]pending{}, done: make(chan struct{})}
+		pending: map[jsonrpc.ID]pending{}, done: make(chan struct{}),
+		out: newOutQueue(queueMessages, queueBytes), writeTimeout: clientWriteTimeout,
+		writerDone: make(chan struct{})}
 }
+
+// Dropped is the number of server notifications the session dropped because
+// the client did not take them in time (or had no stream open for them).
+func (s *Session) Dropped() int64 { return s.drops.total.Load() }
 
 // Done is closed when the session has ended.
 func (s *Session) Done() <-chan struct{} { return s.done }
@@ -119,6 +143,7 @@ func (s *Session) Done() <-chan struct{} { return s.done }
 func (s *Session) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	go s.writeLoop(ctx)
 	errc := make(chan error, 2)
 	go func() { errc <- s.fromClient(ctx) }()
 	go func() { errc <- s.fromServer(ctx) }()
@@ -127,6 +152,10 @@ func (s *Session) Run(ctx context.Context) error {
 	s.Close()
 	if second := <-errc; err == nil { // the other loop ends once both connections are closed
 		err = second
+	}
+	<-s.writerDone
+	if p := s.writeErr.Load(); p != nil && (err == nil || errors.Is(err, sdk.ErrConnectionClosed) || isEOF(err)) {
+		err = *p
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, sdk.ErrConnectionClosed) || isEOF(err) {
 		err = nil
@@ -156,27 +185,38 @@ func (s *Session) fromClient(ctx context.Context) error {
 		}
 		switch m := msg.(type) {
 		case *jsonrpc.Request:
+			if _, known := clientMethods[m.Method]; !known {
+				// Fail closed: a method the gateway does not know might run
+				// a tool past the approval checks in a future protocol.
+				if !m.IsCall() {
+					s.log.Debug("mcp client notification of an unknown method dropped", "method", m.Method)
+					continue
+				}
+				if err := s.send(ctx, errorReply(m.ID, jsonrpc.CodeMethodNotFound, fmt.Sprintf("Method not found: %q is not an MCP method this gateway relays.", m.Method), nil)); err != nil {
+					return err
+				}
+				continue
+			}
 			if !m.IsCall() {
 				if err := s.up.Write(ctx, m); err != nil {
-					return err
+					return s.upstreamFailed(ctx, err)
 				}
 				continue
 			}
 			fwd, reply := s.request(ctx, m)
 			if reply != nil {
-				if err := s.down.Write(ctx, reply); err != nil {
+				if err := s.send(ctx, reply); err != nil {
 					return err
 				}
 				continue
 			}
 			if err := s.up.Write(ctx, fwd); err != nil {
-				s.forget(m.ID)
-				return err
+				return s.upstreamFailed(ctx, err)
 			}
 		case *jsonrpc.Response:
 			// The client answers a server request (sampling, elicitation, roots).
 			if err := s.up.Write(ctx, m); err != nil {
-				return err
+				return s.upstreamFailed(ctx, err)
 			}
 		}
 	}
@@ -254,11 +294,27 @@ func (s *Session) request(ctx context.Context, m *jsonrpc.Request) (*jsonrpc.Req
 	s.mu.Lock()
 	if _, dup := s.pending[m.ID]; dup {
 		s.mu.Unlock()
+		s.finish(p.call, bulwark.VerdictError, "duplicate request id")
 		return nil, errorReply(m.ID, jsonrpc.CodeInvalidRequest, "a request with this id is already in flight", nil)
+	}
+	if len(s.pending) >= maxInFlight {
+		s.mu.Unlock()
+		s.finish(p.call, bulwark.VerdictError, "too many requests in flight")
+		return nil, errorReply(m.ID, CodeServerGone, fmt.Sprintf("Too many requests in flight on this session (at most %d): wait for answers before sending more.", maxInFlight), nil)
 	}
 	s.pending[m.ID] = p
 	s.mu.Unlock()
 	return m, nil
+}
+
+// finish reports a call that ends before reaching the server.
+func (s *Session) finish(call *Call, v bulwark.Verdict, why string) {
+	if call == nil {
+		return
+	}
+	call.Verdict, call.Error = v, why
+	call.Duration = time.Since(call.Start)
+	s.hooks.Done(call)
 }
 
 // refuse turns a scan outcome into an error reply, or nil to go on.
@@ -283,7 +339,7 @@ func (s *Session) fromServer(ctx context.Context) error {
 	for {
 		msg, err := s.up.Read(ctx)
 		if err != nil {
-			return err
+			return s.upstreamFailed(ctx, err)
 		}
 		switch m := msg.(type) {
 		case *jsonrpc.Response:
@@ -291,31 +347,86 @@ func (s *Session) fromServer(ctx context.Context) error {
 			if out == nil {
 				continue
 			}
-			if err := s.down.Write(ctx, out); err != nil {
+			if err := s.send(ctx, out); err != nil {
 				return err
 			}
 		case *jsonrpc.Request:
-			s.log.Debug("mcp server message", "method", m.Method, "call", m.IsCall())
-			if !m.IsCall() && m.Method == "notifications/tools/list_changed" {
-				// Learn the new list now, so a change is caught (and
-				// quarantined) even if the client never lists again.
-				s.relist(ctx, "tools/list")
+			if !m.IsCall() {
+				if m.Method == "notifications/tools/list_changed" {
+					// Learn the new list now, so a change is caught (and
+					// quarantined) even if the client never lists again.
+					s.relist(ctx, "tools/list")
+				}
+				// A notification is dropped rather than waited for when
+				// the client is behind: a flood must not hold up answers.
+				s.notify(m)
+				continue
 			}
-			if err := s.down.Write(ctx, m); err != nil {
+			s.log.Debug("mcp server request", "method", m.Method)
+			if err := s.send(ctx, m); err != nil {
 				return err
 			}
 		}
 	}
 }
 
+// upstreamFailed handles a failed read from or write to the server: unless
+// the session is already closing, every call still in flight is answered
+// with a JSON-RPC error (CodeServerGone), so no client waits for an answer
+// that cannot come, and the answers are given a moment to reach the client
+// before the session closes. It returns err.
+func (s *Session) upstreamFailed(ctx context.Context, err error) error {
+	if s.closed.Load() || ctx.Err() != nil {
+		return err
+	}
+	s.mu.Lock()
+	var ids []jsonrpc.ID
+	var calls []*Call
+	for id, p := range s.pending {
+		if strings.HasSuffix(p.method, "#own") {
+			continue
+		}
+		ids = append(ids, id)
+		if p.call != nil {
+			calls = append(calls, p.call)
+		}
+	}
+	s.pending = map[jsonrpc.ID]pending{}
+	s.mu.Unlock()
+	if len(ids) > 0 {
+		s.log.Warn("mcp server connection failed; answering the calls in flight", "calls", len(ids), "err", err)
+	}
+	for _, c := range calls {
+		s.finish(c, bulwark.VerdictError, serverGoneMessage)
+	}
+	wctx, cancel := context.WithTimeout(ctx, drainTimeout)
+	defer cancel()
+	for _, id := range ids {
+		if s.send(wctx, errorReply(id, CodeServerGone, serverGoneMessage, nil)) != nil {
+			return err
+		}
+	}
+	if len(ids) > 0 {
+		s.flush(wctx)
+	}
+	return err
+}
+
 // relist sends the gateway's own listing request upstream.
+// A server flooding list_changed gets one listing at a time: a new one
+// starts when the previous was answered or is older than relistTimeout.
 func (s *Session) relist(ctx context.Context, method string) {
+	now := time.Now().UnixNano()
+	if prev := s.relisting.Load(); prev != 0 && now-prev < int64(relistTimeout) || !s.relisting.CompareAndSwap(prev, now) {
+		return
+	}
 	id, _ := jsonrpc.MakeID(fmt.Sprintf("bulwark-relist-%d", s.ownSeq.Add(1)))
 	s.mu.Lock()
 	s.pending[id] = pending{method: method + "#own"}
 	s.mu.Unlock()
 	if err := s.up.Write(ctx, &jsonrpc.Request{ID: id, Method: method, Params: json.RawMessage(`{}`)}); err != nil {
 		s.forget(id)
+		s.relisting.Store(0)
 	}
 }
 
@@ -340,6 +451,9 @@ func (s *Session) response(ctx context.Context, m *jsonrpc.Response) *jsonrpc.Re
 	}
 	own := strings.HasSuffix(p.method, "#own")
 	method := strings.TrimSuffix(p.method, "#own")
+	if own {
+		s.relisting.Store(0)
+	}
 	if m.Error != nil {
 		if p.call != nil {
 			p.call.Verdict, p.call.Error = bulwark.VerdictError, m.Error.Error()
@@ -400,6 +514,9 @@ func (s *Session) filterListing(ctx context.Context, kind bulwark.ToolKind, fiel
 	if err := json.Unmarshal(result, &obj); err != nil {
 		return nil, fmt.Errorf("listing is not a JSON object: %w", err)
 	}
+	if obj == nil { // "result": null
+		return nil, errors.New("listing is not a JSON object: null")
+	}
 	var items []json.RawMessage
 	if raw, ok := obj[field]; ok {
 		if err := json.Unmarshal(raw, &items); err != nil {
@@ -416,12 +533,25 @@ func (s *Session) filterListing(ctx context.Context, kind bulwark.ToolKind, fiel
 			kept = append(kept, it)
 		}
 	}
-	b, err := json.Marshal(kept)
+	b, err := marshalRaw(kept)
 	if err != nil {
 		return nil, err
 	}
 	obj[field] = b
-	return json.Marshal(obj)
+	return marshalRaw(obj)
+}
+
+// marshalRaw encodes v without HTML escaping, so the members and items it
+// passes through keep their characters (json.Marshal would rewrite & < >
+// inside them as \u0026 \u003c \u003e).
+func marshalRaw(v any) (json.RawMessage, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // itemName is the name a listing item is approved under: a resource's URI

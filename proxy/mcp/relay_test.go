@@ -21,6 +21,13 @@ import (
 // tool whose result carries a secret, served over streamable HTTP.
 func testServer(t *testing.T) *httptest.Server {
 	t.Helper()
+	srv := testMCPServer()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// testMCPServer is testServer without a test to clean up after (fuzzing).
+func testMCPServer() *httptest.Server {
 	s := sdk.NewServer(&sdk.Implementation{Name: "test-server", Version: "1.0.0"}, &sdk.ServerOptions{Instructions: "Use echo to echo."})
 	type echoIn struct {
 		Message string `json:"message"`
@@ -40,9 +47,14 @@ func testServer(t *testing.T) *httptest.Server {
 		return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: "aws_key=AKIAIOSFODNN7EXAMPLE"}}}, nil, nil
 	})
 	h := sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return s }, nil)
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return srv
+	return httptest.NewServer(h)
+}
+
+// upstreamOf connects each session to the streamable HTTP server at url.
+func upstreamOf(url string) Upstream {
+	return func(ctx context.Context) (sdk.Connection, error) {
+		return (&sdk.StreamableClientTransport{Endpoint: url}).Connect(ctx)
+	}
 }
 
 // fakeHooks approves the tools in approved and blocks arguments containing

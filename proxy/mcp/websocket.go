@@ -51,16 +51,32 @@ func (d *Dialer) dialWebSocket(ctx context.Context, name, upstreamURL string, he
 		return nil, fmt.Errorf("mcp: websocket upstream %s: server chose subprotocol %q, want %q", upstreamURL, p, WebSocketSubprotocol)
 	}
 	ws.SetReadLimit(int64(d.maxMessage()))
-	return newWSConn(ws, d.logger().With("mcp_server", name)), nil
+	return newWSConn(ws, d.logger().With("mcp_server", name), wsUpstream), nil
 }
 
+// wsRole is which end of the relay a WebSocket connects to.
+type wsRole struct {
+	peer string // "upstream" (the MCP server) or "client", for errors and logs
+	// server is true for the gateway's own end of a client's socket: a batch
+	// or a message that is not JSON-RPC is answered with a JSON-RPC error
+	// instead of closing the socket (an MCP server may send batches).
+	server bool
+}
+
+var (
+	wsUpstream = wsRole{peer: "upstream"}
+	wsClient   = wsRole{peer: "client", server: true}
+)
+
 // wsConn is an MCP connection over a WebSocket: one JSON-RPC message (or
-// batch) per text message. A goroutine reads the socket, so that a Read whose
-// context ends does not close it (coder/websocket closes a connection whose
-// read is cancelled); another pings it while it is open.
+// batch, from an upstream server) per text message. A goroutine reads the
+// socket, so that a Read whose context ends does not close it
+// (coder/websocket closes a connection whose read is cancelled); another
+// pings it while it is open.
 type wsConn struct {
-	ws  *websocket.Conn
-	log *slog.Logger
+	ws   *websocket.Conn
+	log  *slog.Logger
+	role wsRole
 
 	ctx    context.Context // ends when the connection closes
 	cancel context.CancelFunc
@@ -74,11 +90,12 @@ type wsConn struct {
 	wg        sync.WaitGroup
 }
 
-func newWSConn(ws *websocket.Conn, log *slog.Logger) *wsConn {
+func newWSConn(ws *websocket.Conn, log *slog.Logger, role wsRole) *wsConn {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &wsConn{
 		ws:       ws,
 		log:      log,
+		role:     role,
 		ctx:      ctx,
 		cancel:   cancel,
 		incoming: make(chan jsonrpc.Message),
@@ -113,6 +130,21 @@ func (c *wsConn) readMessages() error {
 		if typ != websocket.MessageText {
 			c.ws.Close(websocket.StatusUnsupportedData, "MCP messages are JSON text")
 			return errors.New("binary WebSocket message: MCP messages are JSON text")
+		}
+		if c.role.server {
+			m, reply := decodeClientWSMessage(data)
+			if reply != nil {
+				if err := c.reply(reply); err != nil {
+					return err
+				}
+				continue
+			}
+			select {
+			case c.incoming <- m:
+			case <-c.ctx.Done():
+				return io.EOF
+			}
+			continue
 		}
 		msgs, err := decodeWSMessage(data)
 		if err != nil {
@@ -171,8 +203,8 @@ func (c *wsConn) pingLoop() {
 		err := c.ws.Ping(ctx)
 		cancel()
 		if err != nil && c.ctx.Err() == nil {
-			c.log.Warn("mcp websocket upstream: no pong; closing", "err", err)
-			perr := fmt.Errorf("mcp websocket upstream: no pong within %v: %w", wsPingTimeout, err)
+			c.log.Warn("mcp websocket "+c.role.peer+": no pong; closing", "err", err)
+			perr := fmt.Errorf("mcp websocket %s: no pong within %v: %w", c.role.peer, wsPingTimeout, err)
 			c.pingErr.Store(&perr)
 			_ = c.ws.CloseNow()
 			return
@@ -203,19 +235,19 @@ func (c *wsConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 	}
 	select {
 	case <-c.done:
-		return fmt.Errorf("mcp websocket upstream: connection closed: %w", c.readErr)
+		return fmt.Errorf("mcp websocket %s: connection closed: %w", c.role.peer, c.readErr)
 	default:
 	}
 	return c.ws.Write(ctx, websocket.MessageText, data)
 }
 
 // Close closes the WebSocket with a normal closure (waiting briefly for the
-// server's answer) and stops the connection's goroutines.
+// peer's answer) and stops the connection's goroutines.
 func (c *wsConn) Close() error {
 	c.closeOnce.Do(func() {
 		err := c.ws.Close(websocket.StatusNormalClosure, "")
 		if err != nil && !errors.Is(err, net.ErrClosed) && websocket.CloseStatus(err) == -1 {
-			c.log.Debug("mcp websocket upstream: close", "err", err)
+			c.log.Debug("mcp websocket "+c.role.peer+": close", "err", err)
 		}
 		c.cancel()
 		c.wg.Wait()
