@@ -7,7 +7,7 @@ LINT_VERSION := v2.15.0
 GOBIN    := $(shell $(GO) env GOPATH)/bin
 LINT     := $(GOBIN)/golangci-lint
 
-.PHONY: build run test lint vet fmt generate check tools bench-proxy
+.PHONY: build run test lint vet fmt generate check tools bench-proxy bench-mcp
 
 build: ## Build bin/bulwark
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/bulwark ./cmd/bulwark
@@ -39,6 +39,9 @@ check: fmt vet lint test ## Everything CI checks
 
 bench-proxy: ## Proxy overhead vs a direct call and a bare reverse proxy (issue #5; ~2 min)
 	@ulimit -n 65536 2>/dev/null || ulimit -n "$$(ulimit -H -n)"; echo "open files limit: $$(ulimit -n)"; $(GO) run ./test/benchproxy $(BENCH_FLAGS)
+
+bench-mcp: ## MCP proxy overhead vs a direct call and a bare reverse proxy, 200 concurrent sessions (~30 s)
+	@ulimit -n 65536 2>/dev/null || ulimit -n "$$(ulimit -H -n)"; $(GO) run ./test/benchmcp $(BENCH_FLAGS)
 
 # --- Web console (web/): Node 20.19+ and npm; the built web/dist is committed.
 .PHONY: web web-check test-browser
