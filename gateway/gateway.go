@@ -218,11 +218,31 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, in := range insts {
 		wg.Add(1)
-		go func() { defer wg.Done(); in.stopListener(ctx); in.closeMCP() }()
+		go func() { defer wg.Done(); in.closeMCP(); in.stopListener(ctx) }()
 	}
 	wg.Wait()
 	g.keys.stop()
 	return g.rec.stop(ctx)
+}
+
+// CloseSessions ends every MCP client session, so that a graceful
+// shutdown of the main listener does not wait for their open streams
+// (register it with http.Server.RegisterOnShutdown).
+func (g *Gateway) CloseSessions() {
+	g.mu.Lock()
+	insts := make([]*instance, 0, len(g.instances))
+	for _, in := range g.instances {
+		insts = append(insts, in)
+	}
+	g.mu.Unlock()
+	for _, in := range insts {
+		in.mu.Lock()
+		rt := in.mcp
+		in.mu.Unlock()
+		if rt != nil {
+			rt.handler.Close()
+		}
+	}
 }
 
 // Ledger is the budget and rate-limit state (for budget status in the API).

@@ -98,7 +98,7 @@ func (r *mcpRegistry) snapshot(kind bulwark.ToolKind) []*bulwark.MCPTool {
 // Listed implements mcp.Hooks: it reconciles the listing with the stored
 // tools, saves the changes, raises the events and returns what the client
 // may see.
-func (r *mcpRegistry) Listed(ctx context.Context, kind bulwark.ToolKind, items []json.RawMessage, c mcp.Client) (map[string]bool, error) {
+func (r *mcpRegistry) Listed(ctx context.Context, kind bulwark.ToolKind, items []json.RawMessage, complete bool, c mcp.Client) (map[string]bool, error) {
 	r.reconcile.Lock()
 	defer r.reconcile.Unlock()
 	if err := r.load(ctx, true); err != nil {
@@ -108,7 +108,25 @@ func (r *mcpRegistry) Listed(ctx context.Context, kind bulwark.ToolKind, items [
 	if r.proxy.MCP != nil {
 		cfg = *r.proxy.MCP
 	}
-	res, err := toolguard.Reconcile(r.proxy.Name, kind, items, r.snapshot(kind),
+	known := r.snapshot(kind)
+	if !complete {
+		// One page (or one of the resource listings): compare only what it
+		// lists, so the rest is not taken for removed.
+		listed := map[string]bool{}
+		for _, it := range items {
+			if _, name, err := toolguard.Canonical(kind, it); err == nil {
+				listed[name] = true
+			}
+		}
+		kept := known[:0:0]
+		for _, t := range known {
+			if listed[t.Name] {
+				kept = append(kept, t)
+			}
+		}
+		known = kept
+	}
+	res, err := toolguard.Reconcile(r.proxy.Name, kind, items, known,
 		toolguard.Options{AutoApprove: cfg.AutoApprove, Scan: r.poison, LastSeenEvery: time.Hour}, r.g.o.Now())
 	if err != nil {
 		return nil, err
@@ -443,7 +461,10 @@ func (r *mcpRegistry) rescan(ctx context.Context, dial mcp.Upstream) error {
 		{"tools/list", "tools", bulwark.KindTool, caps.Capabilities.Tools != nil},
 		{"prompts/list", "prompts", bulwark.KindPrompt, caps.Capabilities.Prompts != nil},
 		{"resources/list", "resources", bulwark.KindResource, caps.Capabilities.Resources != nil},
+		{"resources/templates/list", "resourceTemplates", bulwark.KindResource, caps.Capabilities.Resources != nil},
 	}
+	// Resources and resource templates are one kind: reconcile them together.
+	var resources []json.RawMessage
 	id := int64(2)
 	for _, l := range lists {
 		if !l.offered {
@@ -474,8 +495,17 @@ func (r *mcpRegistry) rescan(ctx context.Context, dial mcp.Upstream) error {
 				break
 			}
 		}
-		if _, err := r.Listed(ctx, l.kind, items, mcp.Client{}); err != nil {
+		if l.kind == bulwark.KindResource {
+			resources = append(resources, items...)
+			continue
+		}
+		if _, err := r.Listed(ctx, l.kind, items, true, mcp.Client{}); err != nil {
 			return fmt.Errorf("%s: %w", l.method, err)
+		}
+	}
+	if caps.Capabilities.Resources != nil {
+		if _, err := r.Listed(ctx, bulwark.KindResource, resources, true, mcp.Client{}); err != nil {
+			return fmt.Errorf("resources: %w", err)
 		}
 	}
 	return nil

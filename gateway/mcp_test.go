@@ -31,7 +31,7 @@ func (m *mcpServer) setEcho(desc string) {
 	})
 }
 
-func newMCPServer(t *testing.T) *mcpServer {
+func newMCPServer(t *testing.T, f *fixture) *mcpServer {
 	t.Helper()
 	s := sdk.NewServer(&sdk.Implementation{Name: "test-server", Version: "1.0.0"}, nil)
 	m := &mcpServer{srv: s}
@@ -44,7 +44,15 @@ func newMCPServer(t *testing.T) *mcpServer {
 	})
 	h := sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return s }, nil)
 	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
+	// The gateway keeps an upstream session open for stateless clients
+	// until it stops, which happens after this cleanup.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = f.gw.Shutdown(ctx) // ends the gateway's upstream sessions cleanly first
+		srv.CloseClientConnections()
+		srv.Close()
+	})
 	m.url = srv.URL
 	return m
 }
@@ -97,7 +105,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 func TestMCPApprovalPinningAndPolicies(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	up := newMCPServer(t)
+	up := newMCPServer(t, f)
 	f.addProxy(&bulwark.Proxy{Name: "tools", Type: bulwark.ProtocolMCP, Provider: "-", UpstreamURL: up.url,
 		Policies: []string{"gw-test"}, MCP: &bulwark.MCPConfig{Transport: bulwark.MCPStreamableHTTP}})
 	if st, _ := f.gw.Status("tools"); st.State != "running" {

@@ -43,6 +43,11 @@ func TestTracing(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
+	// Spans end after the answer is written: wait for them.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(rec.Ended()) < 6 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	names := map[string]bool{}
 	for _, s := range rec.Ended() {
 		names[s.Name()] = true

@@ -148,7 +148,8 @@ func serve(ctx context.Context, cmd *cobra.Command, console io.Writer, ready cha
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	srv.RegisterOnShutdown(apiSrv.StopLive) // live streams never go idle on their own
+	srv.RegisterOnShutdown(apiSrv.StopLive)  // live streams never go idle on their own
+	srv.RegisterOnShutdown(gw.CloseSessions) // nor do MCP client streams
 	scheme := "http"
 	if cfg.TLS() {
 		scheme = "https"

@@ -96,7 +96,7 @@ func FuzzJSONDoc(f *testing.F) {
 // listHooks shows items whose name has an even length.
 type listHooks struct{ fakeHooks }
 
-func (*listHooks) Listed(_ context.Context, kind bulwark.ToolKind, items []json.RawMessage, _ Client) (map[string]bool, error) {
+func (*listHooks) Listed(_ context.Context, kind bulwark.ToolKind, items []json.RawMessage, _ bool, _ Client) (map[string]bool, error) {
 	out := map[string]bool{}
 	for _, it := range items {
 		n := itemName(kind, it)
@@ -118,7 +118,7 @@ func FuzzFilterListing(f *testing.F) {
 	f.Fuzz(func(t *testing.T, result []byte, which uint8) {
 		lk := listKinds[methods[int(which)%len(methods)]]
 		s := NewSession("fuzz", Client{}, nil, nil, &listHooks{}, nil)
-		out, err := s.filterListing(context.Background(), lk.kind, lk.field, result)
+		out, err := s.filterListing(context.Background(), lk.kind, lk.field, result, which%2 == 0)
 		if err != nil {
 			return
 		}

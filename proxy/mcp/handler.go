@@ -58,12 +58,14 @@ type HandlerConfig struct {
 // and DELETE on the proxy's root or /mcp), WebSocket (/ws, subprotocol
 // mcp) and the legacy HTTP+SSE transport (GET /sse, POST /message?session=…).
 type Handler struct {
-	mu       sync.Mutex
-	c        HandlerConfig // guarded by mu: Reconfigure swaps it for new sessions
-	events   *sdk.MemoryEventStore
-	sessions map[string]*downSession
-	closed   bool
-	dropped  atomic.Int64
+	mu     sync.Mutex
+	c      HandlerConfig // guarded by mu: Reconfigure swaps it for new sessions
+	events *sdk.MemoryEventStore
+	// stateless is the shared upstream session of 2026-07-28 clients.
+	stateless *Mux
+	sessions  map[string]*downSession
+	closed    bool
+	dropped   atomic.Int64
 }
 
 type downSession struct {
@@ -101,7 +103,12 @@ func (h *Handler) Reconfigure(c HandlerConfig) {
 	h.mu.Lock()
 	h.c = c
 	h.closed = false
+	old := h.stateless
+	h.stateless = nil // the next stateless request dials the new upstream
 	h.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
 }
 
 func (h *Handler) cfg() HandlerConfig {
@@ -263,6 +270,15 @@ func (h *Handler) serveStreamable(w http.ResponseWriter, r *http.Request) {
 		h.serveStream(s, w, r)
 		return
 	}
+	if req, isReq := msg.(*jsonrpc.Request); isReq && req.Method != "initialize" {
+		// Protocol 2026-07-28 has no sessions: answered one request at a time.
+		if body, err := io.ReadAll(r.Body); err == nil {
+			if version, ok := statelessVersion(r, body); ok {
+				h.serveStateless(w, r, x, body, req.Method, version)
+				return
+			}
+		}
+	}
 	if req, isReq := msg.(*jsonrpc.Request); !isReq || req.Method != "initialize" {
 		writeRPCError(w, http.StatusBadRequest, -32600, "No Mcp-Session-Id: the first request of a session must be initialize.")
 		return
@@ -417,6 +433,10 @@ func (h *Handler) Expire(now time.Time) {
 func (h *Handler) Close() {
 	h.mu.Lock()
 	h.closed = true
+	if h.stateless != nil {
+		h.stateless.Close()
+		h.stateless = nil
+	}
 	ids := make([]string, 0, len(h.sessions))
 	for id := range h.sessions {
 		ids = append(ids, id)

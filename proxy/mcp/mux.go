@@ -40,7 +40,14 @@ type Mux struct {
 	seq      int64
 	failures int
 	nextDial time.Time
+	lastErr  error
 	closed   bool
+
+	// OnInit is called with the server's initialize result each time the
+	// shared connection is (re)established; OnNotify with every server
+	// notification. Both must not block. Set them before the first Open.
+	OnInit   func(result json.RawMessage)
+	OnNotify func(n *jsonrpc.Request)
 }
 
 type muxRoute struct {
@@ -87,7 +94,11 @@ func (m *Mux) ensure(ctx context.Context) error {
 		return nil
 	}
 	if wait := time.Until(m.nextDial); wait > 0 {
+		last := m.lastErr
 		m.mu.Unlock()
+		if last != nil {
+			return fmt.Errorf("%w (retried in %s)", last, wait.Round(time.Millisecond))
+		}
 		return fmt.Errorf("the MCP server failed; it is restarted in %s", wait.Round(time.Millisecond))
 	}
 	m.mu.Unlock()
@@ -97,14 +108,18 @@ func (m *Mux) ensure(ctx context.Context) error {
 	if err != nil {
 		m.failures++
 		m.nextDial = time.Now().Add(backoff(m.failures))
+		m.lastErr = err
 		return err
 	}
 	if m.conn != nil || m.closed { // lost a race: keep the other one
 		_ = conn.Close()
 		return nil
 	}
-	m.conn, m.initRes, m.failures = conn, res, 0
+	m.conn, m.initRes, m.failures, m.lastErr = conn, res, 0, nil
 	go m.readLoop(conn)
+	if m.OnInit != nil {
+		m.OnInit(res)
+	}
 	return nil
 }
 
@@ -179,6 +194,9 @@ func (m *Mux) readLoop(conn sdk.Connection) {
 // broadcast sends a server notification to its sessions: progress to the
 // session whose token it carries, everything else to all.
 func (m *Mux) broadcast(n *jsonrpc.Request) {
+	if m.OnNotify != nil {
+		m.OnNotify(n)
+	}
 	if n.Method == "notifications/progress" {
 		var p map[string]json.RawMessage
 		if json.Unmarshal(n.Params, &p) == nil {

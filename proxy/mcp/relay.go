@@ -62,7 +62,9 @@ type Hooks interface {
 	// Listed records a listing the server gave (tools, prompts or
 	// resources, each item its raw definition) and returns the names the
 	// client may see. An error fails the listing closed.
-	Listed(ctx context.Context, kind bulwark.ToolKind, items []json.RawMessage, c Client) (visible map[string]bool, err error)
+	// complete is false for one page of a paginated listing (or a resource
+	// listing): items missing from it are not removed.
+	Listed(ctx context.Context, kind bulwark.ToolKind, items []json.RawMessage, complete bool, c Client) (visible map[string]bool, err error)
 	// Check decides whether c may use kind/name now (approved, unchanged,
 	// allowed for the group, within its rate).
 	Check(ctx context.Context, kind bulwark.ToolKind, name string, c Client) *Refusal
@@ -93,6 +95,7 @@ type Call struct {
 type pending struct {
 	method string
 	call   *Call
+	paged  bool // a listing request for a page after the first
 }
 
 // Session relays one client session to its upstream connection.
@@ -241,6 +244,13 @@ func errorReply(id jsonrpc.ID, code int64, msg string, data any) *jsonrpc.Respon
 // answer it here with an error.
 func (s *Session) request(ctx context.Context, m *jsonrpc.Request) (*jsonrpc.Request, *jsonrpc.Response) {
 	p := pending{method: m.Method}
+	if _, isList := listKinds[m.Method]; isList {
+		var params struct {
+			Cursor string `json:"cursor"`
+		}
+		_ = json.Unmarshal(m.Params, &params)
+		p.paged = params.Cursor != ""
+	}
 	var kind bulwark.ToolKind
 	var name string
 	switch m.Method {
@@ -466,7 +476,7 @@ func (s *Session) response(ctx context.Context, m *jsonrpc.Response) *jsonrpc.Re
 		return m
 	}
 	if lk, isList := listKinds[method]; isList {
-		out, err := s.filterListing(ctx, lk.kind, lk.field, m.Result)
+		out, err := s.filterListing(ctx, lk.kind, lk.field, m.Result, !p.paged && method != "resources/templates/list" && lk.kind != bulwark.KindResource)
 		if own {
 			return nil
 		}
@@ -509,7 +519,10 @@ func (s *Session) response(ctx context.Context, m *jsonrpc.Response) *jsonrpc.Re
 }
 
 // filterListing reconciles a listing and keeps the items the client may see.
-func (s *Session) filterListing(ctx context.Context, kind bulwark.ToolKind, field string, result json.RawMessage) (json.RawMessage, error) {
+// complete says the listing is the server's whole list (a first page
+// without a next cursor), so tools missing from it were removed; a page, or
+// a resource listing (resources and templates share a kind), is not.
+func (s *Session) filterListing(ctx context.Context, kind bulwark.ToolKind, field string, result json.RawMessage, complete bool) (json.RawMessage, error) {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(result, &obj); err != nil {
 		return nil, fmt.Errorf("listing is not a JSON object: %w", err)
@@ -523,7 +536,10 @@ func (s *Session) filterListing(ctx context.Context, kind bulwark.ToolKind, fiel
 			return nil, fmt.Errorf("%s is not an array: %w", field, err)
 		}
 	}
-	visible, err := s.hooks.Listed(ctx, kind, items, s.Client)
+	if c, _ := obj["nextCursor"]; len(c) > 0 && string(c) != "null" && string(c) != `""` {
+		complete = false
+	}
+	visible, err := s.hooks.Listed(ctx, kind, items, complete, s.Client)
 	if err != nil {
 		return nil, err
 	}

@@ -67,7 +67,7 @@ type fakeHooks struct {
 	instr    string
 }
 
-func (f *fakeHooks) Listed(_ context.Context, _ bulwark.ToolKind, items []json.RawMessage, _ Client) (map[string]bool, error) {
+func (f *fakeHooks) Listed(_ context.Context, _ bulwark.ToolKind, items []json.RawMessage, _ bool, _ Client) (map[string]bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := map[string]bool{}
@@ -150,12 +150,20 @@ func relayFixture(t *testing.T, hooks *fakeHooks) (*Handler, string) {
 	return h, front.URL
 }
 
+// connect opens a session with the last stateful protocol revision (the
+// go-sdk client would otherwise try the stateless 2026-07-28 first).
 func connect(t *testing.T, url, key string) (*sdk.ClientSession, error) {
+	t.Helper()
+	return connectVersion(t, url, key, "2025-11-25")
+}
+
+func connectVersion(t *testing.T, url, key, version string) (*sdk.ClientSession, error) {
 	t.Helper()
 	c := sdk.NewClient(&sdk.Implementation{Name: "test-client", Version: "1.0.0"}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return c.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: bearer{http.DefaultTransport, key}}}, nil)
+	return c.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: bearer{http.DefaultTransport, key}}},
+		&sdk.ClientSessionOptions{ProtocolVersion: version})
 }
 
 func TestRelayApprovalsPoliciesAndRedaction(t *testing.T) {

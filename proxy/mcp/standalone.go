@@ -65,6 +65,8 @@ func (s *standalone) read(ctx context.Context) (jsonrpc.Message, error) {
 		return m, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-s.ctx.Done():
+		return nil, io.EOF // closed
 	}
 }
 
