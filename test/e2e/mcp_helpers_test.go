@@ -168,15 +168,23 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	return b.base.RoundTrip(r)
 }
 
-// mcpConnect opens a go-sdk client session to an MCP proxy of Bulwark.
+// mcpConnect opens a go-sdk client session to an MCP proxy of Bulwark with
+// the last stateful protocol revision (sessions, one process per session
+// where configured); mcpConnectVersion("") lets the client pick 2026-07-28.
 func mcpConnect(t *testing.T, endpoint, key string) *sdk.ClientSession {
+	t.Helper()
+	return mcpConnectVersion(t, endpoint, key, "2025-11-25")
+}
+
+func mcpConnectVersion(t *testing.T, endpoint, key, version string) *sdk.ClientSession {
 	t.Helper()
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
 	c := sdk.NewClient(&sdk.Implementation{Name: "bulwark-e2e", Version: "1.0.0"}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cs, err := c.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: endpoint, HTTPClient: &http.Client{Transport: bearer{key, tr}}}, nil)
+	cs, err := c.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: endpoint, HTTPClient: &http.Client{Transport: bearer{key, tr}}},
+		&sdk.ClientSessionOptions{ProtocolVersion: version})
 	if err != nil {
 		t.Fatalf("connect %s: %v", endpoint, err)
 	}
