@@ -576,6 +576,7 @@ func (g *Gateway) buildMCP(ctx context.Context, p *bulwark.Proxy, in *instance, 
 	hc := mcp.HandlerConfig{
 		Proxy: p, Auth: &access.Stage{Keys: g.keys, Now: g.o.Now}, Upstream: dial, Hooks: reg,
 		Log: g.log.With("proxy", p.Name), MaxMessageBytes: p.MaxBodyBytes,
+		Dropped: func(_, reason string) { g.metrics.mcpDropped.WithLabelValues(p.Name, reason).Inc() },
 	}
 	if rt != nil {
 		rt.handler.Reconfigure(hc)
@@ -630,6 +631,7 @@ func (rt *mcpRuntime) startLoops(g *Gateway, p *bulwark.Proxy, dial mcp.Upstream
 				scan()
 			case <-flush.C:
 				reg.flushCounts(context.Background())
+				g.metrics.mcpSessions.WithLabelValues(p.Name).Set(float64(rt.handler.Sessions()))
 			case now := <-idle.C:
 				rt.handler.Expire(now)
 			}

@@ -17,6 +17,8 @@ type metrics struct {
 	up           *prometheus.GaugeVec
 	budget       *prometheus.GaugeVec
 	recordErrors prometheus.Counter
+	mcpDropped   *prometheus.CounterVec
+	mcpSessions  *prometheus.GaugeVec
 }
 
 var latencyBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
@@ -58,12 +60,19 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		budget: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "bulwark_group_budget_utilization_ratio", Help: "Spent share of each group's monthly budget (1 = used up).",
 		}, []string{"group"}),
+		mcpDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulwark_mcp_notifications_dropped_total", Help: "MCP server notifications not delivered to a client (client behind, or no stream to carry them), by proxy and reason.",
+		}, []string{"proxy", "reason"}),
+		mcpSessions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "bulwark_mcp_sessions", Help: "Open MCP client sessions, by proxy.",
+		}, []string{"proxy"}),
 		recordErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "bulwark_request_records_dropped_total", Help: "Request records that could not be stored after retries (each batch is logged at error level).",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.total, m.gateway, m.upstream, m.stage, m.tokens, m.cost, m.unpriced, m.up, m.budget, m.recordErrors)
+		reg.MustRegister(m.requests, m.total, m.gateway, m.upstream, m.stage, m.tokens, m.cost, m.unpriced, m.up, m.budget, m.recordErrors,
+			m.mcpDropped, m.mcpSessions)
 	}
 	return m
 }
@@ -80,7 +89,7 @@ func (m *metrics) setUp(proxy string, up bool) {
 func (m *metrics) forget(proxy string) {
 	l := prometheus.Labels{"proxy": proxy}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
-		m.requests, m.total, m.gateway, m.upstream, m.stage, m.tokens, m.cost, m.unpriced, m.up,
+		m.requests, m.total, m.gateway, m.upstream, m.stage, m.tokens, m.cost, m.unpriced, m.up, m.mcpDropped, m.mcpSessions,
 	} {
 		v.DeletePartialMatch(l)
 	}
