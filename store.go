@@ -90,6 +90,7 @@ type Store interface {
 	EventStore
 	GatewayStore
 	MCPToolStore
+	AlertStore
 	// Ready reports whether the database answers and migrations are applied.
 	Ready(ctx context.Context) error
 	Close() error

@@ -129,6 +129,15 @@ var opSpecs = map[string]opSpec{
 	"mcp_tools.approve_many": {access: operatorUp, ok: 404, name: "no-such-proxy",
 		body: func(*fixture) any { return map[string]any{"tools": []map[string]any{{"id": 987654, "hash": "abc"}}} }},
 	"requests.list": {access: viewerUp, ok: 200},
+	"alerts.list":   {access: viewerUp, ok: 200},
+	"alerts.export": {access: viewerUp, ok: 200},
+	"alerts.get":    {access: viewerUp, ok: 404, id: missingID},
+	"alerts.set_status": {access: operatorUp, ok: 404, id: missingID,
+		body: func(*fixture) any { return map[string]any{"status": "resolved"} }},
+	"alerts.bulk_status": {access: operatorUp, ok: 404,
+		body: func(*fixture) any { return map[string]any{"ids": []string{"987654"}, "status": "resolved"} }},
+	"alerts.add_note": {access: operatorUp, ok: 404, id: missingID,
+		body: func(*fixture) any { return map[string]any{"text": "matrix"} }},
 }
 
 func matrixProxy(name string) map[string]any {

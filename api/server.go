@@ -108,6 +108,9 @@ type Options struct {
 	// ValidateSystemPrompt checks a system prompt template (inspect/sysprompt.Parse);
 	// when nil, only the template syntax is checked.
 	ValidateSystemPrompt func(name, template string) error
+	// Alerts keeps security alerts and their triage; when nil, the alert
+	// endpoints answer 503.
+	Alerts AlertStore
 }
 
 // Server is the admin API.
@@ -481,6 +484,8 @@ func auditAction(operationID string) string {
 		group = "system_prompt"
 	case "mcp_tools":
 		group = "mcp_tool"
+	case "alerts":
+		group = "alert"
 	}
 	return group + "." + verb
 }
@@ -615,6 +620,7 @@ func (s *Server) routes() {
 	s.mcpToolRoutes()
 	s.systemPromptRoutes()
 	s.usageRoutes()
+	s.alertRoutes()
 	// Server-sent events do not fit huma's request/response model: a plain
 	// handler behind the same authentication middleware.
 	s.mux.HandleFunc("GET "+Prefix+"/live", s.live)

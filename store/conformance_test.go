@@ -58,6 +58,11 @@ func runConformance(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"VerbatimText", testVerbatimText},
 		{"ReadyAndMigrations", testReadyAndMigrations},
 		{"ContextCancelled", testContextCancelled},
+		{"AlertFromEvent", testAlertFromEvent},
+		{"AlertAtomic", testAlertAtomic},
+		{"AlertList", testAlertList},
+		{"AlertStatus", testAlertStatus},
+		{"AlertNotes", testAlertNotes},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -35,8 +35,9 @@ func scanEvent(s scanner, extra ...any) (bulwark.Event, error) {
 	return ev, err
 }
 
-// RecordEvent stores ev, the audit entry when not nil, and one outbox row
-// per distinct sink, in a single transaction. It fills in ev.ID (a new
+// RecordEvent stores ev, its alert when ev is of type alert, the audit
+// entry when not nil, and one outbox row per distinct sink, in a single
+// transaction. It fills in ev.ID (a new
 // UUID) and ev.Time (now) when empty, and audit.ID and audit.Time.
 func (db *DB) RecordEvent(ctx context.Context, ev *bulwark.Event, audit *bulwark.AuditEntry, sinks []string) error {
 	if ev == nil {
@@ -82,6 +83,12 @@ func (db *DB) RecordEvent(ctx context.Context, ev *bulwark.Event, audit *bulwark
 		}
 		if err != nil {
 			return err
+		}
+		if ev.Type == bulwark.EventAlert {
+			a := alertFromEvent(id, evTime, ev)
+			if err := insertAlert(ctx, tx, &a); err != nil {
+				return err
+			}
 		}
 		if audit != nil {
 			if err := insertAudit(ctx, tx, &auditCopy); err != nil {

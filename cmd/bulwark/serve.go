@@ -132,7 +132,7 @@ func serve(ctx context.Context, cmd *cobra.Command, console io.Writer, ready cha
 		SecureCookies:  cfg.SecureCookies(),
 		TrustedProxies: cfg.TrustedProxies, MaxBodyBytes: cfg.MaxBodyBytes,
 		Dashboard: db, Live: bus,
-		Policies: db, Classifier: classifier.Default(),
+		Policies: db, Classifier: classifier.Default(), Alerts: db,
 		GatewayStore: db, Keyring: k.ring, Gateway: apiGateway{Gateway: gw, loc: cfg.GatewayBudgetTimezone},
 		ValidateSystemPrompt: func(name, text string) error { _, err := sysprompt.Parse(name, text); return err },
 	})
