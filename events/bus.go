@@ -31,7 +31,7 @@ type Bus struct {
 	mu     sync.RWMutex
 	subs   map[*Subscription]struct{}
 	sinkMu sync.RWMutex
-	sinks  []string
+	routes []Route
 }
 
 // Option configures a Bus.
@@ -55,15 +55,32 @@ func New(rec Recorder, log *slog.Logger, opts ...Option) *Bus {
 // SetSinks sets the names of the enabled sinks; each published event gets an
 // outbox row per sink.
 func (b *Bus) SetSinks(names []string) {
+	routes := make([]Route, len(names))
+	for i, n := range names {
+		routes[i] = Route{Sink: n}
+	}
+	b.SetRoutes(routes)
+}
+
+// SetRoutes sets the enabled integrations with their filters; each
+// published event gets an outbox row for every route that wants it.
+func (b *Bus) SetRoutes(routes []Route) {
 	b.sinkMu.Lock()
-	b.sinks = append([]string(nil), names...)
+	b.routes = append([]Route(nil), routes...)
 	b.sinkMu.Unlock()
 }
 
-func (b *Bus) currentSinks() []string {
+// sinksFor returns the sinks whose routes want ev.
+func (b *Bus) sinksFor(ev *bulwark.Event) []string {
 	b.sinkMu.RLock()
 	defer b.sinkMu.RUnlock()
-	return b.sinks
+	var out []string
+	for _, r := range b.routes {
+		if r.Wants(ev) {
+			out = append(out, r.Sink)
+		}
+	}
+	return out
 }
 
 // Publish stores ev durably and then notifies subscribers. Missing ID, Time
@@ -97,7 +114,7 @@ func (b *Bus) record(ctx context.Context, ev bulwark.Event, entry *bulwark.Audit
 	// right now: an audit record of a completed action must not be lost.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := b.rec.RecordEvent(sctx, &ev, entry, b.currentSinks()); err != nil {
+	if err := b.rec.RecordEvent(sctx, &ev, entry, b.sinksFor(&ev)); err != nil {
 		b.log.Error("event not stored", "action", ev.Action, "type", ev.Type, "err", err)
 		return ev, fmt.Errorf("store event %s: %w", ev.Action, err)
 	}
