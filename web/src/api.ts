@@ -208,3 +208,33 @@ export function errorText(e: unknown): string {
   if (e instanceof ApiError) return e.message
   return String(e)
 }
+
+// --- Alerts ---
+export type AlertSeverity = 'critical' | 'high' | 'medium' | 'low' | 'info'
+export type AlertStatus = 'new' | 'acknowledged' | 'in_progress' | 'resolved' | 'false_positive'
+export interface AlertNote { at: string; by: string; text: string }
+export interface Alert {
+  id: string; time: string; severity: AlertSeverity; category: string; title: string; description: string
+  action: '' | 'block' | 'monitor' | 'redact'; user: string; user_email: string; group: string; source_ip: string
+  proxy: string; target: string; policy: string; rule_id: string; evidence: string; status: AlertStatus
+  status_by?: string; status_at?: string; notes?: AlertNote[]
+}
+export interface AlertPage { items: Alert[]; total: number; limit: number; offset: number }
+export const ALERT_SEVERITIES: AlertSeverity[] = ['critical', 'high', 'medium', 'low', 'info']
+export const ALERT_STATUSES: AlertStatus[] = ['new', 'acknowledged', 'in_progress', 'resolved', 'false_positive']
+export const OPEN_STATUSES: AlertStatus[] = ['new', 'acknowledged', 'in_progress']
+export const ALERT_CATEGORIES = ['Guardrails', 'Policy Violations', 'Canary Tokens', 'MCP Tool Changes', 'Tool Security',
+  'Traffic Analysis', 'Content Security', 'Other']
+export const STATUS_LABEL: Record<AlertStatus, string> = {
+  new: 'new', acknowledged: 'acknowledged', in_progress: 'in progress', resolved: 'resolved', false_positive: 'false positive',
+}
+/** The moves the workflow allows from a status (see docs/api.md, Alerts). */
+export function nextStatuses(s: AlertStatus): AlertStatus[] {
+  switch (s) {
+    case 'new': return ['acknowledged', 'in_progress', 'resolved', 'false_positive']
+    case 'acknowledged': return ['in_progress', 'resolved', 'false_positive']
+    case 'in_progress': return ['resolved', 'false_positive']
+    case 'resolved': return ['in_progress', 'false_positive']
+    case 'false_positive': return ['in_progress', 'resolved']
+  }
+}

@@ -12,6 +12,7 @@ export const router = createRouter({
     { path: '/login', name: 'login', component: () => import('./pages/LoginPage.vue'), meta: { public: true, bare: true, title: 'Sign in' } },
     { path: '/change-password', name: 'change-password', component: () => import('./pages/ChangePasswordPage.vue'), meta: { title: 'Change password' } },
     { path: '/', name: 'dashboard', component: () => import('./pages/DashboardPage.vue'), meta: { role: 'viewer', title: 'Dashboard' } },
+    { path: '/alerts', name: 'alerts', component: () => import('./pages/AlertsPage.vue'), meta: { role: 'viewer', title: 'Alerts' } },
     { path: '/access/users', name: 'users', component: () => import('./pages/UsersPage.vue'), meta: { role: 'admin', title: 'Users' } },
     { path: '/access/tokens', name: 'tokens', component: () => import('./pages/TokensPage.vue'), meta: { role: 'viewer', title: 'API tokens' } },
     { path: '/policies', name: 'policies', component: () => import('./pages/PoliciesPage.vue'), meta: { role: 'viewer', title: 'Policies' } },
