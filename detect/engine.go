@@ -574,6 +574,7 @@ func evidence(s string, mask bool) string {
 		keep := min(4, len(runes)/4)
 		return string(runes[:keep]) + strings.Repeat("*", min(len(runes)-keep, 12))
 	}
+	s = maskTokens(s)
 	var b strings.Builder
 	for _, r := range s {
 		if b.Len() >= maxLen {
@@ -590,6 +591,48 @@ func evidence(s string, mask bool) string {
 		}
 	}
 	return b.String()
+}
+
+// maskTokens hides what looks like a credential inside the excerpt of a
+// non-secret finding (an injection prompt that also carries a key): a run
+// of 16 or more token characters mixing letters and digits keeps its first
+// four characters only, so evidence never shows a usable secret.
+func maskTokens(s string) string {
+	isTok := func(c byte) bool {
+		return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '+' || c == '/' || c == '='
+	}
+	var b []byte
+	for i := 0; i < len(s); {
+		if !isTok(s[i]) {
+			if b != nil {
+				b = append(b, s[i])
+			}
+			i++
+			continue
+		}
+		j := i
+		letters, digits := false, false
+		for j < len(s) && isTok(s[j]) {
+			c := s[j]
+			letters = letters || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+			digits = digits || c >= '0' && c <= '9'
+			j++
+		}
+		if j-i >= 16 && letters && digits {
+			if b == nil {
+				b = append([]byte(nil), s[:i]...)
+			}
+			b = append(b, s[i:i+4]...)
+			b = append(b, "********"...)
+		} else if b != nil {
+			b = append(b, s[i:j]...)
+		}
+		i = j
+	}
+	if b == nil {
+		return s
+	}
+	return string(b)
 }
 
 // ScanText scans one plain text on the given protocol and surface.
