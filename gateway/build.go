@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -215,8 +216,22 @@ func (g *Gateway) alert(proxy string, x *inspect.Exchange, rec *bulwark.RequestR
 			break
 		}
 	}
+	email, policies := "", ""
+	if x.Key != nil {
+		email = x.Key.UserEmail
+	}
+	g.mu.Lock()
+	if in := g.instances[proxy]; in != nil {
+		in.mu.Lock()
+		if in.cfg != nil {
+			policies = strings.Join(in.cfg.Policies, ",")
+		}
+		in.mu.Unlock()
+	}
+	g.mu.Unlock()
 	data, _ := json.Marshal(map[string]any{
 		"request_id": rec.RequestID, "proxy": proxy, "group": rec.Group, "group_id": rec.GroupID, "user": rec.User,
+		"user_email": email, "policy": policies,
 		"key_id": rec.KeyID, "model": rec.Model, "api": rec.API, "rule_id": lead.RuleID, "title": lead.Title,
 		"kind": lead.Kind, "surface": lead.Surface, "path": lead.Path, "evidence": lead.Evidence, "action": action,
 		"status": rec.Status, "findings": rules,
