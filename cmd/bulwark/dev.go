@@ -22,7 +22,7 @@ func newDevCmd() *cobra.Command {
 		Use:   "dev",
 		Short: "Developer tools",
 	}
-	cmd.AddCommand(newDevFakeLLMCmd())
+	cmd.AddCommand(newDevFakeLLMCmd(), newDevEmitAlertCmd())
 	return cmd
 }
 

@@ -88,6 +88,9 @@ func serve(ctx context.Context, cmd *cobra.Command, console io.Writer, ready cha
 	bus := events.New(db, log, events.WithPublishHook(func(ev *bulwark.Event) {
 		metrics.Events.WithLabelValues(string(ev.Type), string(ev.Severity)).Inc()
 	}))
+	// Delivers the outbox to integrations; none are configured yet.
+	dispatcher := events.NewDispatcher(events.DispatchOptions{Store: db, Publisher: bus, Log: log.With("component", "events"), Registerer: metrics.Registry})
+	defer dispatcher.Stop(context.Background()) // bounded; undelivered items stay in the outbox
 	authSvc := auth.NewService(db, auth.Options{SessionKey: k.session, SessionMaxAge: cfg.SessionMaxAge})
 
 	if err := bootstrapAdmin(ctx, cfg, db, authSvc, bus, console); err != nil {
