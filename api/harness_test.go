@@ -149,7 +149,7 @@ func newTestServer(t testing.TB, opts ...option) *env {
 	o := api.Options{
 		Store: st, Auth: svc, Events: bus, Log: log, Policies: db, Classifier: classifier.Default(),
 		Info:         api.Info{Version: "v0.0.0-test", Commit: "abc123", GoVersion: "go", Engine: db.Engine(), StartedAt: clk.Now()},
-		GatewayStore: db, Alerts: db, Gateway: gw, Keyring: kr, ValidateSystemPrompt: validateSystemPrompt,
+		GatewayStore: db, Alerts: db, Integrations: db, Gateway: gw, Keyring: kr, ValidateSystemPrompt: validateSystemPrompt,
 	}
 	if cfg.apiOpts != nil {
 		cfg.apiOpts(&o)

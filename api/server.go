@@ -111,6 +111,14 @@ type Options struct {
 	// Alerts keeps security alerts and their triage; when nil, the alert
 	// endpoints answer 503.
 	Alerts AlertStore
+	// Integrations keeps the event destinations; when nil, Store is used if
+	// it implements bulwark.IntegrationStore, else the integration
+	// endpoints answer 503.
+	Integrations bulwark.IntegrationStore
+	// IntegrationRuntime runs the integrations, reloaded after every change;
+	// when nil, changes are only stored, health says "unknown" and test
+	// answers 503.
+	IntegrationRuntime IntegrationRuntime
 }
 
 // Server is the admin API.
@@ -155,6 +163,9 @@ func New(o Options) *Server {
 	}
 	if o.Policies == nil {
 		o.Policies, _ = o.Store.(bulwark.PolicyStore)
+	}
+	if o.Integrations == nil {
+		o.Integrations, _ = o.Store.(bulwark.IntegrationStore)
 	}
 	if o.MCPTools == nil {
 		o.MCPTools, _ = o.GatewayStore.(bulwark.MCPToolStore)
@@ -621,6 +632,7 @@ func (s *Server) routes() {
 	s.systemPromptRoutes()
 	s.usageRoutes()
 	s.alertRoutes()
+	s.integrationRoutes()
 	// Server-sent events do not fit huma's request/response model: a plain
 	// handler behind the same authentication middleware.
 	s.mux.HandleFunc("GET "+Prefix+"/live", s.live)

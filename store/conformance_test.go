@@ -63,6 +63,7 @@ func runConformance(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"AlertList", testAlertList},
 		{"AlertStatus", testAlertStatus},
 		{"AlertNotes", testAlertNotes},
+		{"Integrations", testIntegrations},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

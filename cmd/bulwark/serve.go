@@ -24,6 +24,7 @@ import (
 	"github.com/bulwarkhq/bulwark/events"
 	"github.com/bulwarkhq/bulwark/gateway"
 	"github.com/bulwarkhq/bulwark/inspect/sysprompt"
+	"github.com/bulwarkhq/bulwark/integrations"
 	"github.com/bulwarkhq/bulwark/store"
 	"github.com/bulwarkhq/bulwark/telemetry"
 	"github.com/bulwarkhq/bulwark/usage"
@@ -88,9 +89,16 @@ func serve(ctx context.Context, cmd *cobra.Command, console io.Writer, ready cha
 	bus := events.New(db, log, events.WithPublishHook(func(ev *bulwark.Event) {
 		metrics.Events.WithLabelValues(string(ev.Type), string(ev.Severity)).Inc()
 	}))
-	// Delivers the outbox to integrations; none are configured yet.
+	// Delivers the outbox to the enabled integrations, which the manager
+	// loads from the store now, after every API change, and every sync
+	// interval (changes made through another replica).
 	dispatcher := events.NewDispatcher(events.DispatchOptions{Store: db, Publisher: bus, Log: log.With("component", "events"), Registerer: metrics.Registry})
 	defer dispatcher.Stop(context.Background()) // bounded; undelivered items stay in the outbox
+	integ := integrations.New(integrations.Options{Store: db, Keyring: k.ring, Dispatcher: dispatcher, Router: bus, Log: log.With("component", "integrations")})
+	if err := integ.Reload(ctx); err != nil {
+		return err
+	}
+	go integ.Run(ctx, cfg.GatewaySyncInterval)
 	authSvc := auth.NewService(db, auth.Options{SessionKey: k.session, SessionMaxAge: cfg.SessionMaxAge})
 
 	if err := bootstrapAdmin(ctx, cfg, db, authSvc, bus, console); err != nil {
@@ -135,7 +143,7 @@ func serve(ctx context.Context, cmd *cobra.Command, console io.Writer, ready cha
 		SecureCookies:  cfg.SecureCookies(),
 		TrustedProxies: cfg.TrustedProxies, MaxBodyBytes: cfg.MaxBodyBytes,
 		Dashboard: db, Live: bus,
-		Policies: db, Classifier: classifier.Default(), Alerts: db,
+		Policies: db, Classifier: classifier.Default(), Alerts: db, Integrations: db, IntegrationRuntime: integ,
 		GatewayStore: db, Keyring: k.ring, Gateway: apiGateway{Gateway: gw, loc: cfg.GatewayBudgetTimezone},
 		ValidateSystemPrompt: func(name, text string) error { _, err := sysprompt.Parse(name, text); return err },
 	})

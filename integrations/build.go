@@ -1,0 +1,144 @@
+// Package integrations turns stored integrations (bulwark.Integration) into
+// running sinks: it maps settings and decrypted secrets onto each sink's
+// Config, and its Manager keeps the dispatcher's sinks and the bus's routes
+// in step with the store.
+package integrations
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/events"
+	"github.com/bulwarkhq/bulwark/events/sink/slack"
+	"github.com/bulwarkhq/bulwark/events/sink/splunk"
+	"github.com/bulwarkhq/bulwark/events/sink/webhook"
+)
+
+// secretFields are, per kind, the Config fields kept encrypted in
+// Integration.Secrets instead of Settings.
+var secretFields = map[bulwark.IntegrationKind][]string{
+	bulwark.IntegrationWebhook: {"secrets"},
+	bulwark.IntegrationSlack:   {"webhook_url"},
+	bulwark.IntegrationSplunk:  {"token"},
+}
+
+// SecretFields returns the names of the secret fields of kind. The webhook
+// field "secrets" holds one or more whsec_ keys separated by commas or
+// white space (newest first during rotation).
+func SecretFields(kind bulwark.IntegrationKind) []string {
+	return slices.Clone(secretFields[kind])
+}
+
+// Build maps i's settings and secrets onto its kind's sink Config, validates
+// it and returns the sink with i's route. The error of an invalid
+// configuration is a bulwark validation error naming the field
+// (settings.<field> or secrets.<field>).
+func Build(i *bulwark.Integration, secrets map[string]string) (events.Sink, events.Route, error) {
+	route := events.Route{Sink: i.Name, Types: slices.Clone(i.Types), MinSeverity: i.MinSeverity, Categories: slices.Clone(i.Categories)}
+	fields := map[string]any{}
+	if len(i.Settings) > 0 {
+		if err := json.Unmarshal(i.Settings, &fields); err != nil || fields == nil {
+			return nil, route, fieldError("settings", "must be a JSON object")
+		}
+	}
+	secretNames := secretFields[i.Kind]
+	for _, name := range secretNames {
+		if _, ok := fields[name]; ok {
+			return nil, route, fieldError("settings."+name, "is a secret: send it in secrets, not settings")
+		}
+	}
+	for name := range secrets {
+		if !slices.Contains(secretNames, name) {
+			return nil, route, fieldError("secrets."+name, fmt.Sprintf("is not a secret field of %s integrations (secret fields: %s)", i.Kind, strings.Join(secretNames, ", ")))
+		}
+	}
+	if _, ok := fields["name"]; ok {
+		return nil, route, fieldError("settings.name", "is the integration's name; set it outside settings")
+	}
+	fields["name"] = i.Name
+	for name, v := range secrets {
+		if i.Kind == bulwark.IntegrationWebhook && name == "secrets" {
+			fields[name] = strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' || r == '\r' })
+			continue
+		}
+		fields[name] = v
+	}
+	raw, _ := json.Marshal(fields)
+	var (
+		s   events.Sink
+		err error
+	)
+	switch i.Kind {
+	case bulwark.IntegrationWebhook:
+		var c webhook.Config
+		if err = decode(raw, &c); err == nil {
+			if err = c.Validate(); err == nil {
+				s, err = webhook.New(c)
+			}
+		}
+	case bulwark.IntegrationSlack:
+		var c slack.Config
+		if err = decode(raw, &c); err == nil {
+			if err = c.Validate(); err == nil {
+				s, err = slack.New(c)
+			}
+		}
+	case bulwark.IntegrationSplunk:
+		var c splunk.Config
+		if err = decode(raw, &c); err == nil {
+			if err = c.Validate(); err == nil {
+				s, err = splunk.New(c)
+			}
+		}
+	default:
+		return nil, route, fieldError("kind", fmt.Sprintf("must be one of webhook, slack, splunk, got %q", i.Kind))
+	}
+	if err != nil {
+		if bulwark.ErrorCodeOf(err) == bulwark.CodeUnprocessable {
+			return nil, route, err
+		}
+		return nil, route, fieldError(fieldOf(err.Error(), secretNames), err.Error())
+	}
+	return s, route, nil
+}
+
+// decode reads a Config strictly: an unknown field is an error naming it.
+func decode(raw []byte, c any) error {
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		msg := err.Error()
+		if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+			return fieldError("settings."+strings.Trim(f, `"`), "is not a setting of this kind")
+		}
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return fieldError("settings."+te.Field, fmt.Sprintf("must be %s, got %s", te.Type, te.Value))
+		}
+		return fieldError("settings", msg)
+	}
+	return nil
+}
+
+// fieldOf names the field a sink's Validate message starts with ("token is
+// required" → secrets.token; "url must be …" → settings.url).
+func fieldOf(msg string, secretNames []string) string {
+	first, _, _ := strings.Cut(msg, " ")
+	first = strings.Trim(first, ":,")
+	if first == "" {
+		return "settings"
+	}
+	base, _, _ := strings.Cut(first, "[")
+	if slices.Contains(secretNames, base) {
+		return "secrets." + first
+	}
+	return "settings." + first
+}
+
+func fieldError(field, msg string) error {
+	return bulwark.ValidationError([]bulwark.FieldError{{Field: field, Message: msg}})
+}
