@@ -185,7 +185,7 @@ test('operator: group, key, proxy wizard, traffic, detail, usage, budgets, syste
   await shot(page, 'gw-04-wizard-connection')
   await page.click('[data-test=wizard-next]')
   await page.locator('[data-test=step-policies]').waitFor()
-  assert.equal(await page.locator('[data-option="llm-standard-security"] input').isChecked(), true, 'llm-standard-security pre-selected')
+  await page.locator('[data-option="llm-standard-security"] input:checked').waitFor({ timeout: 10000 }) // pre-selected once the list loads
   await shot(page, 'gw-05-wizard-policies')
   await page.click('[data-test=wizard-next]')
   await page.locator('[data-test=step-review]', { hasText: 'llm-standard-security' }).waitFor()

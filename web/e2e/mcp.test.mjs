@@ -205,7 +205,8 @@ test('operator: MCP proxy wizard, tool discovery, approval, client sees only app
   assert.equal(await page.locator('#px-upstream').count(), 0, 'the upstream URL is asked on the Server step')
   await page.click('[data-test=wizard-next]')
   await page.locator('[data-test=step-policies]').waitFor()
-  assert.ok(await page.locator('[data-option=mcp-standard-security] input').isChecked(), 'mcp-standard-security is the default policy')
+  // The policy list loads asynchronously: wait for the default to be applied.
+  await page.locator('[data-option=mcp-standard-security] input:checked').waitFor({ timeout: 10000 })
   await page.click('[data-test=wizard-next]')
   await page.locator('[data-test=step-review]', { hasText: 'Streamable HTTP' }).waitFor()
   await page.click('[data-test=wizard-save]')
