@@ -15,6 +15,7 @@ import (
 
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/events"
+	"github.com/bulwarkhq/bulwark/events/sink/wire"
 )
 
 // Slack's limits (https://docs.slack.dev/reference/block-kit/blocks).
@@ -37,7 +38,7 @@ type Config struct {
 	WebhookURL string `json:"webhook_url"`
 	// Timeout bounds one request (default 10s).
 	Timeout time.Duration `json:"timeout,omitempty"`
-	TLS     TLS           `json:"tls"`
+	TLS     wire.TLS      `json:"tls"`
 }
 
 // Validate checks every field and names the first bad one.
@@ -45,7 +46,7 @@ func (c *Config) Validate() error {
 	if strings.TrimSpace(c.Name) == "" {
 		return errors.New("name is required")
 	}
-	if err := validateURL("webhook_url", c.WebhookURL); err != nil {
+	if err := wire.ValidateURL("webhook_url", c.WebhookURL); err != nil {
 		return err
 	}
 	if c.Timeout < 0 {
@@ -64,7 +65,7 @@ func New(cfg Config) (events.Sink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("slack %q: %w", cfg.Name, err)
 	}
-	c, err := newClient(cfg.TLS, cfg.Timeout)
+	c, err := wire.NewClient(cfg.TLS, cfg.Timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -82,12 +83,12 @@ func (s *slack) Deliver(ctx context.Context, evs []bulwark.Event) error {
 		if err != nil {
 			return &events.DeliveryError{Permanent: true, Err: err}
 		}
-		resp, err := post(ctx, s.client, s.cfg.WebhookURL, http.Header{"Content-Type": {"application/json"}}, body)
+		resp, err := wire.Post(ctx, s.client, s.cfg.WebhookURL, http.Header{"Content-Type": {"application/json"}}, body)
 		if err != nil {
 			return err
 		}
 		// Slack answers errors as a plain-text code ("invalid_blocks", "no_service").
-		if err := resp.failure(""); err != nil {
+		if err := resp.Failure(""); err != nil {
 			return err
 		}
 	}
@@ -158,16 +159,16 @@ func Message(ev *bulwark.Event) any {
 		e = ":grey_question:"
 	}
 	yes := true
-	blocks := []block{{Type: "header", Text: &text{Type: "plain_text", Text: excerpt(e+" "+oneLine(title), maxHeader), Emoji: &yes}}}
+	blocks := []block{{Type: "header", Text: &text{Type: "plain_text", Text: wire.Excerpt(e+" "+oneLine(title), maxHeader), Emoji: &yes}}}
 	if ev.Subject != "" && ev.Subject != title {
-		blocks = append(blocks, block{Type: "section", Text: &text{Type: "mrkdwn", Text: excerpt(escape(ev.Subject), maxSection)}})
+		blocks = append(blocks, block{Type: "section", Text: &text{Type: "mrkdwn", Text: wire.Excerpt(escape(ev.Subject), maxSection)}})
 	}
 	var fields []text
 	add := func(label, v string) {
 		if v == "" || len(fields) == maxFields {
 			return
 		}
-		fields = append(fields, text{Type: "mrkdwn", Text: excerpt("*"+label+"*\n"+escape(oneLine(v)), maxField)})
+		fields = append(fields, text{Type: "mrkdwn", Text: wire.Excerpt("*"+label+"*\n"+escape(oneLine(v)), maxField)})
 	}
 	add("Severity", strings.ToUpper(string(ev.Severity)))
 	add("Category", ev.Category)
@@ -196,7 +197,7 @@ func Message(ev *bulwark.Event) any {
 	if g := str("group"); g != "" {
 		ctxText += " · group " + escape(g)
 	}
-	blocks = append(blocks, block{Type: "context", Elements: []text{{Type: "mrkdwn", Text: excerpt(ctxText, maxSection)}}})
+	blocks = append(blocks, block{Type: "context", Elements: []text{{Type: "mrkdwn", Text: wire.Excerpt(ctxText, maxSection)}}})
 	if len(blocks) > maxBlocks {
 		blocks = blocks[:maxBlocks]
 	}
@@ -205,14 +206,14 @@ func Message(ev *bulwark.Event) any {
 		colour = colours[bulwark.SeverityInfo]
 	}
 	fallback := fmt.Sprintf("[%s] %s", strings.ToUpper(string(ev.Severity)), oneLine(title))
-	return message{Text: excerpt(escape(fallback), fallbackSize), Attachments: []attachment{{Color: colour, Blocks: blocks}}}
+	return message{Text: wire.Excerpt(escape(fallback), fallbackSize), Attachments: []attachment{{Color: colour, Blocks: blocks}}}
 }
 
 // codeBlock fences s, cut to maxEvidence runes, with its backticks shown as
 // U+02CB so the fence cannot be closed early.
 func codeBlock(s string) string {
 	s = strings.ReplaceAll(s, "`", "\u02cb")
-	s = excerpt(escape(s), maxEvidence)
+	s = wire.Excerpt(escape(s), maxEvidence)
 	return "```" + s + "```"
 }
 

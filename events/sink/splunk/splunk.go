@@ -17,6 +17,7 @@ import (
 
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/events"
+	"github.com/bulwarkhq/bulwark/events/sink/wire"
 )
 
 // Defaults.
@@ -50,7 +51,7 @@ type Config struct {
 	MaxBatch int `json:"max_batch,omitempty"`
 	// Timeout bounds one request (default 10s).
 	Timeout time.Duration `json:"timeout,omitempty"`
-	TLS     TLS           `json:"tls"`
+	TLS     wire.TLS      `json:"tls"`
 }
 
 var guid = regexp.MustCompile(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`)
@@ -60,7 +61,7 @@ func (c *Config) Validate() error {
 	if strings.TrimSpace(c.Name) == "" {
 		return errors.New("name is required")
 	}
-	if err := validateURL("url", c.URL); err != nil {
+	if err := wire.ValidateURL("url", c.URL); err != nil {
 		return err
 	}
 	if strings.TrimSpace(c.Token) == "" {
@@ -95,7 +96,7 @@ func New(cfg Config) (events.Sink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("splunk %q: %w", cfg.Name, err)
 	}
-	c, err := newClient(cfg.TLS, cfg.Timeout)
+	c, err := wire.NewClient(cfg.TLS, cfg.Timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +130,7 @@ type hecEvent struct {
 	Source     string          `json:"source"`
 	Sourcetype string          `json:"sourcetype"`
 	Index      string          `json:"index,omitempty"`
-	Event      Envelope        `json:"event"`
+	Event      wire.Envelope   `json:"event"`
 }
 
 // Body is the concatenated-JSON batch for evs: one object per event, each on
@@ -146,7 +147,7 @@ func (s *splunk) body(evs []bulwark.Event) ([]byte, error) {
 		err := enc.Encode(hecEvent{
 			Time: json.RawMessage(strconv.FormatFloat(float64(t.UnixMilli())/1000, 'f', 3, 64)),
 			Host: s.cfg.Host, Source: s.cfg.Source, Sourcetype: s.cfg.Sourcetype, Index: s.cfg.Index,
-			Event: EnvelopeOf(ev),
+			Event: wire.EnvelopeOf(ev),
 		})
 		if err != nil {
 			return nil, err
@@ -167,11 +168,11 @@ func (s *splunk) Deliver(ctx context.Context, evs []bulwark.Event) error {
 	if s.cfg.Channel != "" {
 		h.Set("X-Splunk-Request-Channel", s.cfg.Channel)
 	}
-	resp, err := post(ctx, s.client, s.url, h, body)
+	resp, err := wire.Post(ctx, s.client, s.url, h, body)
 	if err != nil {
 		return err
 	}
-	return resp.failure(detail(resp.Body))
+	return resp.Failure(detail(resp.Body))
 }
 
 // detail renders HEC's error body {"text":…,"code":n[,"invalid-event-number":i]}.

@@ -14,6 +14,7 @@ import (
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/events"
 	"github.com/bulwarkhq/bulwark/events/sink/splunk"
+	"github.com/bulwarkhq/bulwark/events/sink/wire"
 	"github.com/bulwarkhq/bulwark/fake/siem"
 )
 
@@ -72,7 +73,7 @@ func TestBatchFraming(t *testing.T) {
 	if e.Time != 1700000000.25 || e.Host != "gw1" || e.Source != "bulwark" || e.Sourcetype != "bulwark:event" || e.Index != "security" || e.Channel != channel {
 		t.Fatalf("event %+v", e)
 	}
-	var env splunk.Envelope
+	var env wire.Envelope
 	if err := json.Unmarshal(e.Event, &env); err != nil || env.ID != "ev-1" || env.Severity != "high" || !strings.Contains(string(env.Data), "PI-001") {
 		t.Fatalf("envelope %+v %v", env, err)
 	}
@@ -151,7 +152,7 @@ func TestTLS(t *testing.T) {
 	srv := httptest.NewTLSServer(rx)
 	defer srv.Close()
 	ca := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
-	s, err := splunk.New(splunk.Config{Name: "s", URL: srv.URL, Token: token, TLS: splunk.TLS{CAPEM: ca}})
+	s, err := splunk.New(splunk.Config{Name: "s", URL: srv.URL, Token: token, TLS: wire.TLS{CAPEM: ca}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/events"
+	"github.com/bulwarkhq/bulwark/events/sink/wire"
 )
 
 // SecretPrefix starts every signing secret.
@@ -46,7 +47,7 @@ type Config struct {
 	Batch int `json:"batch,omitempty"`
 	// Timeout bounds one request (default 10s).
 	Timeout time.Duration `json:"timeout,omitempty"`
-	TLS     TLS           `json:"tls"`
+	TLS     wire.TLS      `json:"tls"`
 }
 
 var reserved = map[string]bool{
@@ -59,7 +60,7 @@ func (c *Config) Validate() error {
 	if strings.TrimSpace(c.Name) == "" {
 		return errors.New("name is required")
 	}
-	if err := validateURL("url", c.URL); err != nil {
+	if err := wire.ValidateURL("url", c.URL); err != nil {
 		return err
 	}
 	if len(c.Secrets) == 0 {
@@ -128,7 +129,7 @@ func New(cfg Config) (events.Sink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("webhook %q: %w", cfg.Name, err)
 	}
-	c, err := newClient(cfg.TLS, cfg.Timeout)
+	c, err := wire.NewClient(cfg.TLS, cfg.Timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +151,7 @@ func (w *webhook) Deliver(ctx context.Context, evs []bulwark.Event) error {
 	}
 	if w.cfg.Batch <= 1 {
 		for i := range evs {
-			body, err := json.Marshal(EnvelopeOf(&evs[i]))
+			body, err := json.Marshal(wire.EnvelopeOf(&evs[i]))
 			if err != nil {
 				return &events.DeliveryError{Permanent: true, Err: err}
 			}
@@ -160,9 +161,9 @@ func (w *webhook) Deliver(ctx context.Context, evs []bulwark.Event) error {
 		}
 		return nil
 	}
-	list := make([]Envelope, len(evs))
+	list := make([]wire.Envelope, len(evs))
 	for i := range evs {
-		list[i] = EnvelopeOf(&evs[i])
+		list[i] = wire.EnvelopeOf(&evs[i])
 	}
 	body, err := json.Marshal(list)
 	if err != nil {
@@ -208,9 +209,9 @@ func (w *webhook) post(ctx context.Context, id string, body []byte) error {
 	h["webhook-id"] = []string{id}
 	h["webhook-timestamp"] = []string{strconv.FormatInt(ts, 10)}
 	h["webhook-signature"] = []string{Sign(w.keys, id, ts, body)}
-	resp, err := post(ctx, w.client, w.cfg.URL, h, body)
+	resp, err := wire.Post(ctx, w.client, w.cfg.URL, h, body)
 	if err != nil {
 		return err
 	}
-	return resp.failure("")
+	return resp.Failure("")
 }

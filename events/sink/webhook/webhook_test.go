@@ -15,6 +15,7 @@ import (
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/events"
 	"github.com/bulwarkhq/bulwark/events/sink/webhook"
+	"github.com/bulwarkhq/bulwark/events/sink/wire"
 	"github.com/bulwarkhq/bulwark/fake/siem"
 )
 
@@ -170,11 +171,11 @@ func TestTLSCustomCA(t *testing.T) {
 		t.Fatal("untrusted certificate accepted")
 	}
 	ca := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
-	s = newSink(t, webhook.Config{Name: "w", URL: srv.URL, Secrets: []string{sec}, TLS: webhook.TLS{CAPEM: ca}})
+	s = newSink(t, webhook.Config{Name: "w", URL: srv.URL, Secrets: []string{sec}, TLS: wire.TLS{CAPEM: ca}})
 	if err := s.Deliver(context.Background(), []bulwark.Event{alert("t")}); err != nil {
 		t.Fatal(err)
 	}
-	s = newSink(t, webhook.Config{Name: "w", URL: srv.URL, Secrets: []string{sec}, TLS: webhook.TLS{InsecureSkipVerify: true}})
+	s = newSink(t, webhook.Config{Name: "w", URL: srv.URL, Secrets: []string{sec}, TLS: wire.TLS{InsecureSkipVerify: true}})
 	if err := s.Deliver(context.Background(), []bulwark.Event{alert("t2")}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,8 @@
-// transport.go is the HTTP plumbing of a sink: TLS settings and client,
-// the bounded POST, Retry-After parsing. The same file is kept in
-// events/sink/{webhook,slack,splunk}, identical apart from the package
-// clause: the architecture test lets a sink import only events and the
-// root package, so they cannot share a helper package.
-
-package webhook
+// Package wire owns what the HTTP sinks share: the TLS settings and HTTP
+// client, a bounded POST whose answer is classified for retries, the
+// parsing of Retry-After, short excerpts, and the event's JSON envelope.
+// It imports only events and the root package, like the sinks.
+package wire
 
 import (
 	"bytes"
@@ -23,12 +21,12 @@ import (
 	"github.com/bulwarkhq/bulwark/events"
 )
 
-// defaultTimeout bounds one delivery attempt when a sink's Timeout is zero.
-const defaultTimeout = 10 * time.Second
+// DefaultTimeout bounds one delivery attempt when a sink's Timeout is zero.
+const DefaultTimeout = 10 * time.Second
 
-// maxResponse is how much of a receiver's answer is read; the rest is
+// MaxResponse is how much of a receiver's answer is read; the rest is
 // discarded so a hostile receiver cannot make a sink buffer without bound.
-const maxResponse = 64 << 10
+const MaxResponse = 64 << 10
 
 // TLS is how a sink checks the receiver's certificate.
 type TLS struct {
@@ -61,16 +59,16 @@ func (t TLS) config() (*tls.Config, error) {
 	return c, nil
 }
 
-// newClient builds the HTTP client a sink keeps for its lifetime. Redirects
+// NewClient builds the HTTP client a sink keeps for its lifetime. Redirects
 // are not followed: a receiver that redirects is misconfigured, and following
 // would resend credentials elsewhere.
-func newClient(t TLS, timeout time.Duration) (*http.Client, error) {
+func NewClient(t TLS, timeout time.Duration) (*http.Client, error) {
 	tc, err := t.config()
 	if err != nil {
 		return nil, err
 	}
 	if timeout <= 0 {
-		timeout = defaultTimeout
+		timeout = DefaultTimeout
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tc
@@ -83,9 +81,9 @@ func newClient(t TLS, timeout time.Duration) (*http.Client, error) {
 	}, nil
 }
 
-// validateURL checks that raw is an absolute http or https URL; field names
+// ValidateURL checks that raw is an absolute http or https URL; field names
 // the setting in the error.
-func validateURL(field, raw string) error {
+func ValidateURL(field, raw string) error {
 	if raw == "" {
 		return fmt.Errorf("%s is required", field)
 	}
@@ -99,17 +97,17 @@ func validateURL(field, raw string) error {
 	return nil
 }
 
-// response is a receiver's answer with its body read up to a bound.
-type response struct {
+// Response is a receiver's answer with its body read up to a bound.
+type Response struct {
 	Status int
 	Header http.Header
 	Body   []byte
 }
 
-// post sends body to url with the given headers. A transport failure is
+// Post sends body to url with the given headers. A transport failure is
 // returned as a retryable error; any HTTP answer is returned as a Response
-// for the sink to judge (usually with failure).
-func post(ctx context.Context, c *http.Client, url string, h http.Header, body []byte) (*response, error) {
+// for the sink to judge (usually with Failure).
+func Post(ctx context.Context, c *http.Client, url string, h http.Header, body []byte) (*Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, &events.DeliveryError{Permanent: true, Err: err}
@@ -124,35 +122,35 @@ func post(ctx context.Context, c *http.Client, url string, h http.Header, body [
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("POST %s: %w", redact(url), err)
+		return nil, fmt.Errorf("POST %s: %w", Redact(url), err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponse))
 	if err != nil {
-		return nil, fmt.Errorf("reading answer from %s: %w", redact(url), err)
+		return nil, fmt.Errorf("reading answer from %s: %w", Redact(url), err)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	return &response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
 }
 
-// failure classifies r with events.HTTPFailure, using its Retry-After and
+// Failure classifies r with events.HTTPFailure, using its Retry-After and
 // detail (or a short excerpt of the body when detail is empty).
-func (r *response) failure(detail string) error {
+func (r *Response) Failure(detail string) error {
 	if r.Status >= 200 && r.Status < 300 {
 		return nil
 	}
 	if detail == "" {
-		detail = excerpt(string(r.Body), 300)
+		detail = Excerpt(string(r.Body), 300)
 	}
 	if detail == "" {
 		detail = http.StatusText(r.Status)
 	}
-	return events.HTTPFailure(r.Status, retryAfter(r.Header.Get("Retry-After"), time.Now()), detail)
+	return events.HTTPFailure(r.Status, RetryAfter(r.Header.Get("Retry-After"), time.Now()), detail)
 }
 
-// retryAfter parses a Retry-After value (delay seconds or an HTTP date) into
+// RetryAfter parses a Retry-After value (delay seconds or an HTTP date) into
 // a delay from now; 0 when absent, malformed or in the past.
-func retryAfter(v string, now time.Time) time.Duration {
+func RetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
@@ -172,8 +170,8 @@ func retryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// excerpt shortens s to at most n runes, marking the cut with "…".
-func excerpt(s string, n int) string {
+// Excerpt shortens s to at most n runes, marking the cut with "…".
+func Excerpt(s string, n int) string {
 	s = strings.TrimSpace(s)
 	if n <= 0 {
 		return ""
@@ -185,8 +183,8 @@ func excerpt(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
-// redact drops the path and query of u: Slack puts its secret in the path.
-func redact(raw string) string {
+// Redact drops the path and query of u: Slack puts its secret in the path.
+func Redact(raw string) string {
 	u, err := neturl.Parse(raw)
 	if err != nil {
 		return "receiver"

@@ -1,4 +1,4 @@
-package splunk
+package wire
 
 import (
 	"encoding/json"
@@ -17,23 +17,23 @@ func TestRetryAfter(t *testing.T) {
 		now.Add(30 * time.Second).Format(http.TimeFormat): 30 * time.Second,
 		now.Add(-time.Minute).Format(http.TimeFormat):     0,
 	} {
-		if got := retryAfter(in, now); got != want {
+		if got := RetryAfter(in, now); got != want {
 			t.Errorf("RetryAfter(%q) = %v, want %v", in, got, want)
 		}
 	}
 }
 
 func TestExcerptAndURL(t *testing.T) {
-	if got := excerpt("héllo wörld", 5); got != "héll…" {
+	if got := Excerpt("héllo wörld", 5); got != "héll…" {
 		t.Fatal(got)
 	}
-	if got := excerpt("abc", 5); got != "abc" {
+	if got := Excerpt("abc", 5); got != "abc" {
 		t.Fatal(got)
 	}
-	if redact("https://hooks.slack.com/services/T/B/secret") != "https://hooks.slack.com" {
+	if Redact("https://hooks.slack.com/services/T/B/secret") != "https://hooks.slack.com" {
 		t.Fatal("path not redacted")
 	}
-	if validateURL("url", "https://x") != nil || validateURL("url", "x") == nil || validateURL("url", "") == nil {
+	if ValidateURL("url", "https://x") != nil || ValidateURL("url", "x") == nil || ValidateURL("url", "") == nil {
 		t.Fatal("ValidateURL")
 	}
 	if (TLS{CAPEM: "nope"}).Validate() == nil || (TLS{}).Validate() != nil {

@@ -1,4 +1,4 @@
-package splunk
+package wire
 
 import (
 	"encoding/json"
