@@ -64,15 +64,9 @@ func (g *Gateway) build(ctx context.Context, p *bulwark.Proxy, in *instance) (ht
 	if err != nil {
 		return nil, err
 	}
-	cred := ""
-	if p.Credential != "" {
-		if g.o.Keyring == nil {
-			return nil, fmt.Errorf("the upstream credential cannot be decrypted: no keyring configured")
-		}
-		cred, err = g.o.Keyring.DecryptString(p.Credential, CredentialAD)
-		if err != nil {
-			return nil, fmt.Errorf("the upstream credential cannot be decrypted (was the encryption key changed?): %w", err)
-		}
+	cred, err := g.credential(p)
+	if err != nil {
+		return nil, err
 	}
 	stages := []inspect.Stage{
 		&access.Stage{Keys: g.keys, Now: g.o.Now},
@@ -108,6 +102,21 @@ func (g *Gateway) build(ctx context.Context, p *bulwark.Proxy, in *instance) (ht
 		Done:       func(x *inspect.Exchange, rec *bulwark.RequestRecord) { g.done(proxyName, x, rec) },
 		Tracer:     g.tracer(),
 	})
+}
+
+// credential decrypts a proxy's upstream credential ("" when none is set).
+func (g *Gateway) credential(p *bulwark.Proxy) (string, error) {
+	if p.Credential == "" {
+		return "", nil
+	}
+	if g.o.Keyring == nil {
+		return "", fmt.Errorf("the upstream credential cannot be decrypted: no keyring configured")
+	}
+	cred, err := g.o.Keyring.DecryptString(p.Credential, CredentialAD)
+	if err != nil {
+		return "", fmt.Errorf("the upstream credential cannot be decrypted (was the encryption key changed?): %w", err)
+	}
+	return cred, nil
 }
 
 func appliesToProxy(sp *bulwark.SystemPrompt, proxy string) bool {

@@ -527,15 +527,9 @@ func (g *Gateway) buildMCP(ctx context.Context, p *bulwark.Proxy, in *instance, 
 	if p.MCP == nil {
 		return nil, errors.New("the proxy has no MCP settings")
 	}
-	cred := ""
-	if p.Credential != "" {
-		if g.o.Keyring == nil {
-			return nil, errors.New("the upstream credential cannot be decrypted: no keyring configured")
-		}
-		var err error
-		if cred, err = g.o.Keyring.DecryptString(p.Credential, CredentialAD); err != nil {
-			return nil, fmt.Errorf("the upstream credential cannot be decrypted (was the encryption key changed?): %w", err)
-		}
+	cred, err := g.credential(p)
+	if err != nil {
+		return nil, err
 	}
 	hdr := http.Header{}
 	if cred != "" {
