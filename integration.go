@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -20,6 +21,15 @@ const (
 
 // IntegrationKinds lists every kind.
 var IntegrationKinds = []IntegrationKind{IntegrationWebhook, IntegrationSlack, IntegrationSplunk}
+
+// IntegrationKindList is the kinds for error messages: "webhook, slack, …".
+func IntegrationKindList() string {
+	names := make([]string, len(IntegrationKinds))
+	for n, k := range IntegrationKinds {
+		names[n] = string(k)
+	}
+	return strings.Join(names, ", ")
+}
 
 // Valid reports whether k is a known kind.
 func (k IntegrationKind) Valid() bool { return slices.Contains(IntegrationKinds, k) }
@@ -60,7 +70,7 @@ func (i *Integration) Validate() error {
 		fe = append(fe, FieldError{"name", fmt.Sprintf("%s, got %q", nameRule, i.Name)})
 	}
 	if !i.Kind.Valid() {
-		fe = append(fe, FieldError{"kind", fmt.Sprintf("must be one of webhook, slack, splunk, got %q", i.Kind)})
+		fe = append(fe, FieldError{"kind", fmt.Sprintf("must be one of %s, got %q", IntegrationKindList(), i.Kind)})
 	}
 	for n, t := range i.Types {
 		if !slices.Contains(EventTypes, t) {

@@ -18,19 +18,52 @@ import (
 	"github.com/bulwarkhq/bulwark/events/sink/webhook"
 )
 
-// secretFields are, per kind, the Config fields kept encrypted in
-// Integration.Secrets instead of Settings.
-var secretFields = map[bulwark.IntegrationKind][]string{
-	bulwark.IntegrationWebhook: {"secrets"},
-	bulwark.IntegrationSlack:   {"webhook_url"},
-	bulwark.IntegrationSplunk:  {"token"},
+// kind is what Build needs to know about one integration kind. Adding a
+// kind is one entry here plus its constant in the root package.
+type kind struct {
+	// secrets are the Config fields kept encrypted in Integration.Secrets
+	// instead of Settings.
+	secrets []string
+	// listSecrets are secret fields holding a list, sent as one string
+	// separated by commas or white space.
+	listSecrets []string
+	// build decodes the merged settings and secrets strictly, validates
+	// them and returns the sink.
+	build func(raw []byte) (events.Sink, error)
+}
+
+var kinds = map[bulwark.IntegrationKind]kind{
+	bulwark.IntegrationWebhook: {secrets: []string{"secrets"}, listSecrets: []string{"secrets"}, build: builder(webhook.New)},
+	bulwark.IntegrationSlack:   {secrets: []string{"webhook_url"}, build: builder(slack.New)},
+	bulwark.IntegrationSplunk:  {secrets: []string{"token"}, build: builder(splunk.New)},
+}
+
+// validating is a pointer to a sink Config.
+type validating[C any] interface {
+	*C
+	Validate() error
+}
+
+// builder adapts a sink's New(Config) to kind.build: strict decoding, then
+// Validate, then New.
+func builder[C any, P validating[C]](newSink func(C) (events.Sink, error)) func([]byte) (events.Sink, error) {
+	return func(raw []byte) (events.Sink, error) {
+		var c C
+		if err := decode(raw, &c); err != nil {
+			return nil, err
+		}
+		if err := P(&c).Validate(); err != nil {
+			return nil, err
+		}
+		return newSink(c)
+	}
 }
 
 // SecretFields returns the names of the secret fields of kind. The webhook
 // field "secrets" holds one or more whsec_ keys separated by commas or
 // white space (newest first during rotation).
-func SecretFields(kind bulwark.IntegrationKind) []string {
-	return slices.Clone(secretFields[kind])
+func SecretFields(k bulwark.IntegrationKind) []string {
+	return slices.Clone(kinds[k].secrets)
 }
 
 // Build maps i's settings and secrets onto its kind's sink Config, validates
@@ -45,7 +78,11 @@ func Build(i *bulwark.Integration, secrets map[string]string) (events.Sink, even
 			return nil, route, fieldError("settings", "must be a JSON object")
 		}
 	}
-	secretNames := secretFields[i.Kind]
+	k, ok := kinds[i.Kind]
+	if !ok {
+		return nil, route, fieldError("kind", fmt.Sprintf("must be one of %s, got %q", bulwark.IntegrationKindList(), i.Kind))
+	}
+	secretNames := k.secrets
 	for _, name := range secretNames {
 		if _, ok := fields[name]; ok {
 			return nil, route, fieldError("settings."+name, "is a secret: send it in secrets, not settings")
@@ -61,42 +98,14 @@ func Build(i *bulwark.Integration, secrets map[string]string) (events.Sink, even
 	}
 	fields["name"] = i.Name
 	for name, v := range secrets {
-		if i.Kind == bulwark.IntegrationWebhook && name == "secrets" {
+		if slices.Contains(k.listSecrets, name) {
 			fields[name] = strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' || r == '\r' })
 			continue
 		}
 		fields[name] = v
 	}
 	raw, _ := json.Marshal(fields)
-	var (
-		s   events.Sink
-		err error
-	)
-	switch i.Kind {
-	case bulwark.IntegrationWebhook:
-		var c webhook.Config
-		if err = decode(raw, &c); err == nil {
-			if err = c.Validate(); err == nil {
-				s, err = webhook.New(c)
-			}
-		}
-	case bulwark.IntegrationSlack:
-		var c slack.Config
-		if err = decode(raw, &c); err == nil {
-			if err = c.Validate(); err == nil {
-				s, err = slack.New(c)
-			}
-		}
-	case bulwark.IntegrationSplunk:
-		var c splunk.Config
-		if err = decode(raw, &c); err == nil {
-			if err = c.Validate(); err == nil {
-				s, err = splunk.New(c)
-			}
-		}
-	default:
-		return nil, route, fieldError("kind", fmt.Sprintf("must be one of webhook, slack, splunk, got %q", i.Kind))
-	}
+	s, err := k.build(raw)
 	if err != nil {
 		if bulwark.ErrorCodeOf(err) == bulwark.CodeUnprocessable {
 			return nil, route, err
