@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -28,8 +29,15 @@ type kind struct {
 	// separated by commas or white space.
 	listSecrets []string
 	// build decodes the merged settings and secrets strictly, validates
-	// them and returns the sink.
-	build func(raw []byte) (events.Sink, error)
+	// them and returns the sink; it also knows the Config type (Describe).
+	build constructor
+}
+
+// constructor is what builder returns: the sink's Config type, for
+// Describe, and the function building the sink.
+type constructor struct {
+	config reflect.Type
+	fn     func(raw []byte) (events.Sink, error)
 }
 
 var kinds = map[bulwark.IntegrationKind]kind{
@@ -46,8 +54,8 @@ type validating[C any] interface {
 
 // builder adapts a sink's New(Config) to kind.build: strict decoding, then
 // Validate, then New.
-func builder[C any, P validating[C]](newSink func(C) (events.Sink, error)) func([]byte) (events.Sink, error) {
-	return func(raw []byte) (events.Sink, error) {
+func builder[C any, P validating[C]](newSink func(C) (events.Sink, error)) constructor {
+	return constructor{config: reflect.TypeFor[C](), fn: func(raw []byte) (events.Sink, error) {
 		var c C
 		if err := decode(raw, &c); err != nil {
 			return nil, err
@@ -56,7 +64,7 @@ func builder[C any, P validating[C]](newSink func(C) (events.Sink, error)) func(
 			return nil, err
 		}
 		return newSink(c)
-	}
+	}}
 }
 
 // SecretFields returns the names of the secret fields of kind. The webhook
@@ -105,7 +113,7 @@ func Build(i *bulwark.Integration, secrets map[string]string) (events.Sink, even
 		fields[name] = v
 	}
 	raw, _ := json.Marshal(fields)
-	s, err := k.build(raw)
+	s, err := k.build.fn(raw)
 	if err != nil {
 		if bulwark.ErrorCodeOf(err) == bulwark.CodeUnprocessable {
 			return nil, route, err
