@@ -34,6 +34,8 @@ type WebhookDelivery struct {
 	Timestamp int64
 	Header    http.Header
 	Events    []WebhookEvent
+	// Raw holds each event's JSON as sent (with AnyShape, the only record).
+	Raw []json.RawMessage
 }
 
 // Webhook is a Standard Webhooks (https://www.standardwebhooks.com)
@@ -47,6 +49,9 @@ type Webhook struct {
 	secrets   [][]byte
 	batch     bool
 	Tolerance time.Duration
+	// AnyShape accepts any JSON object per event (the ecs and ocsf formats)
+	// instead of the native envelope; signatures are still verified.
+	AnyShape bool
 
 	delivered []WebhookDelivery
 }
@@ -120,6 +125,9 @@ func (h *Webhook) check(r *http.Request) (*WebhookDelivery, int, error) {
 		return nil, http.StatusUnauthorized, fmt.Errorf("no valid signature in %q", sigs)
 	}
 	d := &WebhookDelivery{MsgID: id, Timestamp: ts, Header: r.Header.Clone()}
+	if h.AnyShape {
+		return h.anyShape(d, body)
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if h.batch {
@@ -173,4 +181,20 @@ func (h *Webhook) verify(id, ts string, body []byte, header string) bool {
 		}
 	}
 	return false
+}
+
+// anyShape records body as one object, or an array of objects in batch mode.
+func (h *Webhook) anyShape(d *WebhookDelivery, body []byte) (*WebhookDelivery, int, error) {
+	if !h.batch {
+		body = append(append([]byte("["), body...), ']')
+	}
+	if err := json.Unmarshal(body, &d.Raw); err != nil || len(d.Raw) == 0 {
+		return nil, http.StatusBadRequest, fmt.Errorf("body is not a JSON object or a non-empty array of objects")
+	}
+	for i, r := range d.Raw {
+		if len(r) == 0 || r[0] != '{' {
+			return nil, http.StatusBadRequest, fmt.Errorf("event %d is not a JSON object", i)
+		}
+	}
+	return d, 0, nil
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/events"
+	"github.com/bulwarkhq/bulwark/events/sink/format"
 	"github.com/bulwarkhq/bulwark/events/sink/wire"
 )
 
@@ -39,9 +40,16 @@ type Config struct {
 	// request, so during rotation list the new and the old until receivers
 	// have switched. At least one is required.
 	Secrets []string `json:"secrets"`
-	// Headers are added to every request (e.g. a SOAR's API key). They may
-	// not replace the signature or framing headers.
+	// Headers are added to every request. They are stored in plain text:
+	// put credentials in SecretHeaders. They may not replace the signature,
+	// framing or hop-by-hop headers.
 	Headers map[string]string `json:"headers,omitempty"`
+	// SecretHeaders are more headers, one "Name: value" per line (e.g. a
+	// SOAR's "Authorization: Bearer …"), kept encrypted at rest. Same rules
+	// as Headers; a name may not be in both.
+	SecretHeaders string `json:"secret_headers,omitempty" help:"Headers holding credentials, one Name: value per line; stored encrypted."`
+	// Format is the body shape: native (default), ecs or ocsf.
+	Format string `json:"format,omitempty" enum:"native,ecs,ocsf" help:"Body shape (default native)."`
 	// Batch > 1 sends up to that many events per request as a JSON array;
 	// 0 or 1 sends one event object per request.
 	Batch int `json:"batch,omitempty"`
@@ -50,9 +58,57 @@ type Config struct {
 	TLS     wire.TLS      `json:"tls"`
 }
 
+// reserved headers are set by the sink or by HTTP itself (hop-by-hop);
+// every webhook-* name is reserved too.
 var reserved = map[string]bool{
-	"webhook-id": true, "webhook-timestamp": true, "webhook-signature": true,
 	"content-type": true, "content-length": true, "host": true, "transfer-encoding": true,
+	"connection": true, "keep-alive": true, "proxy-connection": true, "proxy-authenticate": true,
+	"proxy-authorization": true, "te": true, "trailer": true, "upgrade": true, "expect": true,
+}
+
+func reservedHeader(name string) bool {
+	n := strings.ToLower(name)
+	return reserved[n] || strings.HasPrefix(n, "webhook-")
+}
+
+// checkHeader validates one custom header; field names the setting, and
+// the value is never repeated (it may be a credential).
+func checkHeader(field, k, v string) error {
+	if !validToken(k) {
+		return fmt.Errorf("%s: %q is not a valid header name", field, k)
+	}
+	if reservedHeader(k) {
+		return fmt.Errorf("%s: %q is set by the sink or by HTTP and cannot be set", field, k)
+	}
+	if strings.IndexFunc(v, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) >= 0 {
+		return fmt.Errorf("%s: value of %q contains a control character", field, k)
+	}
+	return nil
+}
+
+// ParseSecretHeaders reads "Name: value" lines; blank lines are skipped.
+// Errors name the line, never the value.
+func ParseSecretHeaders(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for n, line := range strings.Split(s, "\n") {
+		line = strings.TrimSpace(strings.TrimSuffix(line, "\r"))
+		if line == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(line, ":")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok || k == "" {
+			return nil, fmt.Errorf("secret_headers: line %d is not \"Name: value\"", n+1)
+		}
+		if err := checkHeader(fmt.Sprintf("secret_headers: line %d", n+1), k, v); err != nil {
+			return nil, err
+		}
+		if _, dup := out[http.CanonicalHeaderKey(k)]; dup {
+			return nil, fmt.Errorf("secret_headers: line %d repeats %q", n+1, k)
+		}
+		out[http.CanonicalHeaderKey(k)] = v
+	}
+	return out, nil
 }
 
 // Validate checks every field and names the first bad one.
@@ -72,15 +128,21 @@ func (c *Config) Validate() error {
 		}
 	}
 	for k, v := range c.Headers {
-		if !validToken(k) {
-			return fmt.Errorf("headers: %q is not a valid header name", k)
+		if err := checkHeader("headers", k, v); err != nil {
+			return err
 		}
-		if reserved[strings.ToLower(k)] {
-			return fmt.Errorf("headers: %q is set by the sink and cannot be overridden", k)
+	}
+	secretHeaders, err := ParseSecretHeaders(c.SecretHeaders)
+	if err != nil {
+		return err
+	}
+	for k := range c.Headers {
+		if _, dup := secretHeaders[http.CanonicalHeaderKey(k)]; dup {
+			return fmt.Errorf("secret_headers: %q is also in headers; keep it in one place", k)
 		}
-		if strings.ContainsAny(v, "\r\n\x00") {
-			return fmt.Errorf("headers: value of %q contains a control character", k)
-		}
+	}
+	if err := format.Validate("format", c.Format); err != nil {
+		return err
 	}
 	if c.Batch < 0 || c.Batch > MaxBatchSize {
 		return fmt.Errorf("batch must be between 0 and %d", MaxBatchSize)
@@ -120,6 +182,7 @@ func validToken(s string) bool {
 type webhook struct {
 	cfg    Config
 	keys   [][]byte
+	header http.Header // custom headers, plain and secret
 	client *http.Client
 	now    func() time.Time
 }
@@ -133,7 +196,14 @@ func New(cfg Config) (events.Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &webhook{cfg: cfg, client: c, now: time.Now}
+	w := &webhook{cfg: cfg, client: c, now: time.Now, header: http.Header{}}
+	for k, v := range cfg.Headers {
+		w.header.Set(k, v)
+	}
+	secretHeaders, _ := ParseSecretHeaders(cfg.SecretHeaders)
+	for k, v := range secretHeaders {
+		w.header.Set(k, v)
+	}
 	for _, s := range cfg.Secrets {
 		k, _ := decodeSecret(s)
 		w.keys = append(w.keys, k)
@@ -151,7 +221,7 @@ func (w *webhook) Deliver(ctx context.Context, evs []bulwark.Event) error {
 	}
 	if w.cfg.Batch <= 1 {
 		for i := range evs {
-			body, err := json.Marshal(wire.EnvelopeOf(&evs[i]))
+			body, err := format.Marshal(w.cfg.Format, &evs[i])
 			if err != nil {
 				return &events.DeliveryError{Permanent: true, Err: err}
 			}
@@ -161,9 +231,13 @@ func (w *webhook) Deliver(ctx context.Context, evs []bulwark.Event) error {
 		}
 		return nil
 	}
-	list := make([]wire.Envelope, len(evs))
+	list := make([]any, len(evs))
 	for i := range evs {
-		list[i] = wire.EnvelopeOf(&evs[i])
+		b, err := format.Body(w.cfg.Format, &evs[i])
+		if err != nil {
+			return &events.DeliveryError{Permanent: true, Err: err}
+		}
+		list[i] = b
 	}
 	body, err := json.Marshal(list)
 	if err != nil {
@@ -200,10 +274,7 @@ func Sign(keys [][]byte, id string, ts int64, body []byte) string {
 
 func (w *webhook) post(ctx context.Context, id string, body []byte) error {
 	ts := w.now().Unix()
-	h := http.Header{}
-	for k, v := range w.cfg.Headers {
-		h.Set(k, v)
-	}
+	h := w.header.Clone()
 	h.Set("Content-Type", "application/json")
 	h.Set("User-Agent", "Bulwark-Webhook/1")
 	h["webhook-id"] = []string{id}

@@ -187,15 +187,23 @@ func TestValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := map[string]func(c *webhook.Config){
-		"name is required":           func(c *webhook.Config) { c.Name = "" },
-		"url must be an absolute":    func(c *webhook.Config) { c.URL = "ftp://x" },
-		"secrets: at least one":      func(c *webhook.Config) { c.Secrets = nil },
-		"secrets[0]: must start":     func(c *webhook.Config) { c.Secrets = []string{"abc"} },
-		"secrets[0]: key is 3 bytes": func(c *webhook.Config) { c.Secrets = []string{"whsec_YWJj"} },
-		"cannot be overridden":       func(c *webhook.Config) { c.Headers = map[string]string{"Webhook-Signature": "x"} },
-		"not a valid header name":    func(c *webhook.Config) { c.Headers = map[string]string{"a b": "x"} },
-		"batch must be":              func(c *webhook.Config) { c.Batch = -1 },
-		"tls.ca_pem":                 func(c *webhook.Config) { c.TLS.CAPEM = "junk" },
+		"name is required":                 func(c *webhook.Config) { c.Name = "" },
+		"url must be an absolute":          func(c *webhook.Config) { c.URL = "ftp://x" },
+		"secrets: at least one":            func(c *webhook.Config) { c.Secrets = nil },
+		"secrets[0]: must start":           func(c *webhook.Config) { c.Secrets = []string{"abc"} },
+		"secrets[0]: key is 3 bytes":       func(c *webhook.Config) { c.Secrets = []string{"whsec_YWJj"} },
+		"cannot be set":                    func(c *webhook.Config) { c.Headers = map[string]string{"Webhook-Signature": "x"} },
+		"headers: \"webhook-x\"":           func(c *webhook.Config) { c.Headers = map[string]string{"webhook-x": "x"} },
+		"headers: \"Connection\"":          func(c *webhook.Config) { c.Headers = map[string]string{"Connection": "close"} },
+		"contains a control":               func(c *webhook.Config) { c.Headers = map[string]string{"X-A": "a\x01"} },
+		"secret_headers: line 2 is":        func(c *webhook.Config) { c.SecretHeaders = "X-A: 1\nnocolon" },
+		"secret_headers: line 1: \"Host\"": func(c *webhook.Config) { c.SecretHeaders = "Host: evil" },
+		"secret_headers: line 2 repeats":   func(c *webhook.Config) { c.SecretHeaders = "X-A: 1\nx-a: 2" },
+		"secret_headers: \"x-a\" is also":  func(c *webhook.Config) { c.SecretHeaders = "X-A: 1"; c.Headers = map[string]string{"x-a": "2"} },
+		"format must be one of":            func(c *webhook.Config) { c.Format = "cef" },
+		"not a valid header name":          func(c *webhook.Config) { c.Headers = map[string]string{"a b": "x"} },
+		"batch must be":                    func(c *webhook.Config) { c.Batch = -1 },
+		"tls.ca_pem":                       func(c *webhook.Config) { c.TLS.CAPEM = "junk" },
 	}
 	for want, mut := range cases {
 		c := good
@@ -203,5 +211,39 @@ func TestValidate(t *testing.T) {
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: got %v", want, err)
 		}
+	}
+}
+
+func TestSecretHeadersAndFormat(t *testing.T) {
+	sec := secret(t)
+	rx := siem.NewWebhook(true, sec)
+	rx.AnyShape = true
+	srv := httptest.NewServer(rx)
+	defer srv.Close()
+	s := newSink(t, webhook.Config{Name: "soar", URL: srv.URL, Secrets: []string{sec}, Batch: 10, Format: "ocsf",
+		Headers: map[string]string{"X-Tenant": "acme"}, SecretHeaders: "Authorization: Bearer tok-123\r\n\n x-api-key :  k2 \n"})
+	if err := s.Deliver(context.Background(), []bulwark.Event{alert("o1"), alert("o2")}); err != nil {
+		t.Fatal(err)
+	}
+	if e := rx.Errors(); len(e) > 0 {
+		t.Fatal(e)
+	}
+	d := rx.Deliveries()[0]
+	if d.Header.Get("Authorization") != "Bearer tok-123" || d.Header.Get("X-Api-Key") != "k2" || d.Header.Get("X-Tenant") != "acme" {
+		t.Fatalf("headers %v", d.Header)
+	}
+	var f struct {
+		ClassUID int `json:"class_uid"`
+		Metadata struct {
+			UID string `json:"uid"`
+		} `json:"metadata"`
+	}
+	if len(d.Raw) != 2 || json.Unmarshal(d.Raw[1], &f) != nil || f.ClassUID != 2004 || f.Metadata.UID != "o2" {
+		t.Fatalf("body %s", d.Raw)
+	}
+	// A bad secret header names the line, never the value.
+	c := webhook.Config{Name: "w", URL: srv.URL, Secrets: []string{sec}, SecretHeaders: "Authorization: Bearer s3cr3t\x01"}
+	if err := c.Validate(); err == nil || strings.Contains(err.Error(), "s3cr3t") || !strings.Contains(err.Error(), "line 1") {
+		t.Fatalf("error %v", err)
 	}
 }
