@@ -17,6 +17,7 @@ import (
 
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/events"
+	"github.com/bulwarkhq/bulwark/events/sink/format"
 	"github.com/bulwarkhq/bulwark/events/sink/wire"
 )
 
@@ -47,6 +48,8 @@ type Config struct {
 	// Channel is sent as X-Splunk-Request-Channel (a GUID), needed when the
 	// token has indexer acknowledgement on.
 	Channel string `json:"channel,omitempty"`
+	// Format is the shape of the "event" field: native (default), ecs or ocsf.
+	Format string `json:"format,omitempty" enum:"native,ecs,ocsf" help:"Shape of the event field (default native)."`
 	// MaxBatch is how many events one request carries (default 100).
 	MaxBatch int `json:"max_batch,omitempty"`
 	// Timeout bounds one request (default 10s).
@@ -75,6 +78,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Index != "" && strings.ContainsAny(c.Index, " \t\r\n/") {
 		return errors.New("index must be a plain index name")
+	}
+	if err := format.Validate("format", c.Format); err != nil {
+		return err
 	}
 	if c.MaxBatch < 0 || c.MaxBatch > MaxBatchSize {
 		return fmt.Errorf("max_batch must be between 1 and %d (0 for the default %d)", MaxBatchSize, DefaultBatch)
@@ -130,7 +136,7 @@ type hecEvent struct {
 	Source     string          `json:"source"`
 	Sourcetype string          `json:"sourcetype"`
 	Index      string          `json:"index,omitempty"`
-	Event      wire.Envelope   `json:"event"`
+	Event      any             `json:"event"`
 }
 
 // Body is the concatenated-JSON batch for evs: one object per event, each on
@@ -144,10 +150,14 @@ func (s *splunk) body(evs []bulwark.Event) ([]byte, error) {
 		if t.IsZero() {
 			t = time.Now()
 		}
-		err := enc.Encode(hecEvent{
+		body, err := format.Body(s.cfg.Format, ev)
+		if err != nil {
+			return nil, err
+		}
+		err = enc.Encode(hecEvent{
 			Time: json.RawMessage(strconv.FormatFloat(float64(t.UnixMilli())/1000, 'f', 3, 64)),
 			Host: s.cfg.Host, Source: s.cfg.Source, Sourcetype: s.cfg.Sourcetype, Index: s.cfg.Index,
-			Event: wire.EnvelopeOf(ev),
+			Event: body,
 		})
 		if err != nil {
 			return nil, err

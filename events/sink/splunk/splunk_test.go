@@ -176,11 +176,34 @@ func TestValidate(t *testing.T) {
 		"tls.ca_pem":          func(c *splunk.Config) { c.TLS.CAPEM = "x" },
 		"token must not":      func(c *splunk.Config) { c.Token = "a b" },
 		"timeout must not be": func(c *splunk.Config) { c.Timeout = -1 },
+		"format must be one":  func(c *splunk.Config) { c.Format = "json" },
 	} {
 		c := base
 		mut(&c)
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: got %v", want, err)
 		}
+	}
+}
+
+func TestECSFormat(t *testing.T) {
+	rx, s := setup(t, splunk.Config{Format: "ecs"})
+	if err := s.Deliver(context.Background(), evs(2)); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Timestamp string `json:"@timestamp"`
+		Event     struct {
+			ID   string `json:"id"`
+			Kind string `json:"kind"`
+		} `json:"event"`
+		Rule struct {
+			ID string `json:"id"`
+		} `json:"rule"`
+	}
+	got := rx.Events()
+	if len(got) != 2 || json.Unmarshal(got[1].Event, &doc) != nil || doc.Event.ID != "ev-1" || doc.Event.Kind != "alert" ||
+		doc.Rule.ID != "PI-001" || doc.Timestamp != "2023-11-14T22:13:20.25Z" {
+		t.Fatalf("event %s", got[1].Event)
 	}
 }
