@@ -14,13 +14,16 @@ type IntegrationKind string
 
 // Integration kinds.
 const (
-	IntegrationWebhook IntegrationKind = "webhook"
-	IntegrationSlack   IntegrationKind = "slack"
-	IntegrationSplunk  IntegrationKind = "splunk"
+	IntegrationWebhook   IntegrationKind = "webhook"
+	IntegrationSlack     IntegrationKind = "slack"
+	IntegrationSplunk    IntegrationKind = "splunk"
+	IntegrationElastic   IntegrationKind = "elastic"
+	IntegrationPagerDuty IntegrationKind = "pagerduty"
+	IntegrationTeams     IntegrationKind = "teams"
 )
 
 // IntegrationKinds lists every kind.
-var IntegrationKinds = []IntegrationKind{IntegrationWebhook, IntegrationSlack, IntegrationSplunk}
+var IntegrationKinds = []IntegrationKind{IntegrationWebhook, IntegrationSlack, IntegrationSplunk, IntegrationElastic, IntegrationPagerDuty, IntegrationTeams}
 
 // IntegrationKindList is the kinds for error messages: "webhook, slack, …".
 func IntegrationKindList() string {

@@ -14,8 +14,11 @@ import (
 
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/events"
+	"github.com/bulwarkhq/bulwark/events/sink/elastic"
+	"github.com/bulwarkhq/bulwark/events/sink/pagerduty"
 	"github.com/bulwarkhq/bulwark/events/sink/slack"
 	"github.com/bulwarkhq/bulwark/events/sink/splunk"
+	"github.com/bulwarkhq/bulwark/events/sink/teams"
 	"github.com/bulwarkhq/bulwark/events/sink/webhook"
 )
 
@@ -41,9 +44,12 @@ type constructor struct {
 }
 
 var kinds = map[bulwark.IntegrationKind]kind{
-	bulwark.IntegrationWebhook: {secrets: []string{"secrets"}, listSecrets: []string{"secrets"}, build: builder(webhook.New)},
-	bulwark.IntegrationSlack:   {secrets: []string{"webhook_url"}, build: builder(slack.New)},
-	bulwark.IntegrationSplunk:  {secrets: []string{"token"}, build: builder(splunk.New)},
+	bulwark.IntegrationWebhook:   {secrets: []string{"secrets", "secret_headers"}, listSecrets: []string{"secrets"}, build: builder(webhook.New)},
+	bulwark.IntegrationSlack:     {secrets: []string{"webhook_url"}, build: builder(slack.New)},
+	bulwark.IntegrationSplunk:    {secrets: []string{"token"}, build: builder(splunk.New)},
+	bulwark.IntegrationElastic:   {secrets: []string{"api_key", "password"}, build: builder(elastic.New)},
+	bulwark.IntegrationPagerDuty: {secrets: []string{"routing_key"}, build: builder(pagerduty.New)},
+	bulwark.IntegrationTeams:     {secrets: []string{"webhook_url"}, build: builder(teams.New)},
 }
 
 // validating is a pointer to a sink Config.
