@@ -234,7 +234,9 @@ func queryIDs(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]any
 	return ids, rows.Err()
 }
 
-// CompleteOutbox removes delivered items. Unknown ids are ignored, so a
+// CompleteOutbox marks delivered items delivered: they are never claimed
+// again and only the newest keepDelivered of each sink are kept, for
+// ListDeliveries. Unknown or already completed ids are ignored, so a
 // completion that is retried after a lost reply is harmless.
 func (db *DB) CompleteOutbox(ctx context.Context, ids []int64) error {
 	const chunk = 500 // stay far below every engine's parameter limit
@@ -244,7 +246,7 @@ func (db *DB) CompleteOutbox(ctx context.Context, ids []int64) error {
 		for i, id := range ids[:n] {
 			args[i] = id
 		}
-		if _, err := db.w.ExecContext(ctx, `DELETE FROM outbox WHERE id IN (`+placeholders(1, n)+`)`, args...); err != nil {
+		if err := db.inTx(ctx, func(tx *sql.Tx) error { return markDelivered(ctx, tx, args) }); err != nil {
 			return wrap("complete outbox", err)
 		}
 		ids = ids[n:]
