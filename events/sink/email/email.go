@@ -74,34 +74,34 @@ type Config struct {
 	// Name is the integration's unique name.
 	Name string `json:"name"`
 	// Host is the SMTP server's host name or IP address.
-	Host string `json:"host"`
+	Host string `json:"host" help:"SMTP server host name or IP address, without port."`
 	// Port defaults to 587 for starttls, 465 for tls and 25 for none.
-	Port int `json:"port,omitempty"`
+	Port int `json:"port,omitempty" help:"Default 587 for starttls, 465 for tls, 25 for none."`
 	// Security is starttls (default), tls or none.
-	Security string `json:"security,omitempty"`
+	Security string `json:"security,omitempty" enum:"starttls,tls,none" help:"starttls (default) never sends without TLS; tls is implicit TLS (SMTPS); none sends in clear text, for a local relay only."`
 	// Username and Password log in with AUTH (Auth: plain, the default, or
 	// login). Password is a secret. Both or neither must be set.
-	Username string `json:"username,omitempty"`
-	Password string `json:"password,omitempty"`
-	Auth     string `json:"auth,omitempty"`
+	Username string `json:"username,omitempty" help:"SMTP AUTH user; needs the password secret."`
+	Password string `json:"password,omitempty" help:"SMTP AUTH password; stored encrypted."`
+	Auth     string `json:"auth,omitempty" enum:"plain,login" help:"AUTH mechanism (default plain)."`
 	// From is the sender ("Bulwark <bulwark@example.com>" or a bare address).
-	From string `json:"from"`
+	From string `json:"from" help:"Sender, e.g. Bulwark <bulwark@example.com>."`
 	// To lists the recipients (1 to 50).
-	To []string `json:"to"`
+	To []string `json:"to" help:"Recipient addresses (1 to 50)."`
 	// ReplyTo, when set, is where replies go (the SOC's mailbox).
-	ReplyTo string `json:"reply_to,omitempty"`
+	ReplyTo string `json:"reply_to,omitempty" help:"Where replies go, e.g. the SOC mailbox."`
 	// Format is html, text or both (default; multipart/alternative).
-	Format string `json:"format,omitempty"`
+	Format string `json:"format,omitempty" enum:"both,html,text" help:"Body: both (default, multipart/alternative), html or text."`
 	// ConsoleURL is the console's base URL (https://bulwark.example); alert
 	// mails then link to the alert.
-	ConsoleURL string `json:"console_url,omitempty"`
+	ConsoleURL string `json:"console_url,omitempty" help:"Console base URL, e.g. https://bulwark.example; alert mails then link to the alert."`
 	// DigestThreshold: a delivered batch of at least this many events goes
 	// out as one digest message instead of one message each (0: never).
-	DigestThreshold int `json:"digest_threshold,omitempty"`
+	DigestThreshold int `json:"digest_threshold,omitempty" help:"A delivery of at least this many events is sent as one digest (0: never; 2 to max_batch)."`
 	// MaxBatch is how many events one delivery takes (default 50).
-	MaxBatch int `json:"max_batch,omitempty"`
+	MaxBatch int `json:"max_batch,omitempty" help:"Events per delivery, 1-500 (default 50)."`
 	// Timeout bounds the connection and each SMTP command (default 10s).
-	Timeout time.Duration `json:"timeout,omitempty"`
+	Timeout time.Duration `json:"timeout,omitempty" help:"Bound of the connection and of each SMTP command (default 10 s)."`
 	TLS     wire.TLS      `json:"tls"`
 }
 
