@@ -126,12 +126,12 @@ type Payload struct {
 
 // Event is an Events API v2 request body.
 type Event struct {
-	RoutingKey  string  `json:"routing_key"`
-	EventAction string  `json:"event_action"`
-	DedupKey    string  `json:"dedup_key,omitempty"`
-	Payload     Payload `json:"payload"`
-	Client      string  `json:"client,omitempty"`
-	ClientURL   string  `json:"client_url,omitempty"`
+	RoutingKey  string   `json:"routing_key"`
+	EventAction string   `json:"event_action"`
+	DedupKey    string   `json:"dedup_key,omitempty"`
+	Payload     *Payload `json:"payload,omitempty"`
+	Client      string   `json:"client,omitempty"`
+	ClientURL   string   `json:"client_url,omitempty"`
 }
 
 // Severity maps Bulwark severities onto PagerDuty's four.
@@ -147,8 +147,17 @@ func Severity(s bulwark.Severity) string {
 	return "info"
 }
 
-// body is the trigger for ev.
+// TestAction is the action of the test-connection event (type system);
+// the audit event of the same name is a config event and pages as usual.
+const TestAction = "integration.test"
+
+// body is the trigger for ev. The test-connection event is sent as a
+// resolve of a dedup key no incident has: PagerDuty checks the routing key
+// and answers 202 without paging anyone.
 func (p *pagerduty) body(ev *bulwark.Event) ([]byte, error) {
+	if ev.Type == bulwark.EventSystem && ev.Action == TestAction {
+		return json.Marshal(Event{RoutingKey: p.cfg.RoutingKey, EventAction: "resolve", DedupKey: wire.Excerpt(ev.ID, maxDedup)})
+	}
 	var data map[string]any
 	if json.Unmarshal(ev.Data, &data) != nil || data == nil {
 		data = map[string]any{}
@@ -189,7 +198,7 @@ func (p *pagerduty) body(ev *bulwark.Event) ([]byte, error) {
 	}
 	e := Event{
 		RoutingKey: p.cfg.RoutingKey, EventAction: "trigger", DedupKey: wire.Excerpt(ev.ID, maxDedup),
-		Payload: Payload{
+		Payload: &Payload{
 			Summary: wire.Excerpt(summary, maxSummary), Source: p.cfg.Source, Severity: Severity(ev.Severity),
 			Component: str("proxy"), Group: str("group"), Class: class, CustomDetails: details,
 		},

@@ -132,3 +132,15 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestConnectionTestDoesNotPage(t *testing.T) {
+	rx, s := setup(t, pagerduty.Config{})
+	ev := bulwark.Event{ID: "t1", Type: bulwark.EventSystem, Action: pagerduty.TestAction, Severity: bulwark.SeverityInfo, Subject: "test"}
+	if err := s.Deliver(context.Background(), []bulwark.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	got := rx.Events()
+	if len(got) != 1 || got[0].EventAction != "resolve" || got[0].DedupKey != "t1" || got[0].Payload != nil {
+		t.Fatalf("events %+v", got)
+	}
+}
