@@ -20,10 +20,11 @@ const (
 	IntegrationElastic   IntegrationKind = "elastic"
 	IntegrationPagerDuty IntegrationKind = "pagerduty"
 	IntegrationTeams     IntegrationKind = "teams"
+	IntegrationEmail     IntegrationKind = "email"
 )
 
 // IntegrationKinds lists every kind.
-var IntegrationKinds = []IntegrationKind{IntegrationWebhook, IntegrationSlack, IntegrationSplunk, IntegrationElastic, IntegrationPagerDuty, IntegrationTeams}
+var IntegrationKinds = []IntegrationKind{IntegrationWebhook, IntegrationSlack, IntegrationSplunk, IntegrationElastic, IntegrationPagerDuty, IntegrationTeams, IntegrationEmail}
 
 // IntegrationKindList is the kinds for error messages: "webhook, slack, …".
 func IntegrationKindList() string {

@@ -15,6 +15,7 @@ import (
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/events"
 	"github.com/bulwarkhq/bulwark/events/sink/elastic"
+	"github.com/bulwarkhq/bulwark/events/sink/email"
 	"github.com/bulwarkhq/bulwark/events/sink/pagerduty"
 	"github.com/bulwarkhq/bulwark/events/sink/slack"
 	"github.com/bulwarkhq/bulwark/events/sink/splunk"
@@ -50,6 +51,7 @@ var kinds = map[bulwark.IntegrationKind]kind{
 	bulwark.IntegrationElastic:   {secrets: []string{"api_key", "password"}, build: builder(elastic.New)},
 	bulwark.IntegrationPagerDuty: {secrets: []string{"routing_key"}, build: builder(pagerduty.New)},
 	bulwark.IntegrationTeams:     {secrets: []string{"webhook_url"}, build: builder(teams.New)},
+	bulwark.IntegrationEmail:     {secrets: []string{"password"}, build: builder(email.New)},
 }
 
 // validating is a pointer to a sink Config.

@@ -71,6 +71,15 @@ func TestBuildMapsSettingsAndSecrets(t *testing.T) {
 		{"pagerduty no key", bulwark.IntegrationPagerDuty, `{}`, nil, "secrets.routing_key"},
 		{"teams ok", bulwark.IntegrationTeams, `{}`, map[string]string{"webhook_url": "https://prod-01.westeurope.logic.azure.com/workflows/x/triggers/manual/paths/invoke?sig=y"}, ""},
 		{"teams missing url", bulwark.IntegrationTeams, `{}`, nil, "secrets.webhook_url"},
+		{"email ok", bulwark.IntegrationEmail, `{"host":"smtp.example.com","username":"bulwark","from":"Bulwark <bulwark@example.com>","to":["soc@example.com"],"digest_threshold":10}`,
+			map[string]string{"password": "pw"}, ""},
+		{"email relay without auth", bulwark.IntegrationEmail, `{"host":"localhost","security":"none","from":"bulwark@example.com","to":["soc@example.com"]}`, nil, ""},
+		{"email password in settings", bulwark.IntegrationEmail, `{"host":"smtp.example.com","password":"pw","from":"a@example.com","to":["b@example.com"]}`, nil, "settings.password"},
+		{"email username without password", bulwark.IntegrationEmail, `{"host":"smtp.example.com","username":"u","from":"a@example.com","to":["b@example.com"]}`, nil, "secrets.password"},
+		{"email password in clear", bulwark.IntegrationEmail, `{"host":"smtp.example.com","security":"none","username":"u","from":"a@example.com","to":["b@example.com"]}`,
+			map[string]string{"password": "pw"}, "settings.security"},
+		{"email bad recipient", bulwark.IntegrationEmail, `{"host":"smtp.example.com","from":"a@example.com","to":["b@example.com","soc"]}`, nil, "settings.to[1]"},
+		{"email no from", bulwark.IntegrationEmail, `{"host":"smtp.example.com","to":["b@example.com"]}`, nil, "settings.from"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
