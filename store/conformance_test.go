@@ -64,6 +64,8 @@ func runConformance(t *testing.T, open func(t *testing.T) *store.DB) {
 		{"AlertStatus", testAlertStatus},
 		{"AlertNotes", testAlertNotes},
 		{"Integrations", testIntegrations},
+		{"RequestTail", testRequestTail},
+		{"IntegrationCursors", testIntegrationCursors},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
