@@ -62,8 +62,8 @@ func TestArchitecture(t *testing.T) {
 			}
 		case under(p.ImportPath, "events/sink"):
 			for _, imp := range p.Imports {
-				if internal(imp) && imp != module && imp != module+"/events" && imp != module+"/events/sink/wire" && imp != module+"/events/sink/format" {
-					t.Errorf("%s imports %s; sinks may import only events, events/sink/wire, events/sink/format and the root package", p.ImportPath, imp)
+				if internal(imp) && imp != module && imp != module+"/events" && imp != module+"/events/sink/wire" && imp != module+"/events/sink/format" && imp != module+"/events/sink/cef" {
+					t.Errorf("%s imports %s; sinks may import only events, events/sink/wire, events/sink/format, events/sink/cef and the root package", p.ImportPath, imp)
 				}
 			}
 		}
