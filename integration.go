@@ -21,10 +21,11 @@ const (
 	IntegrationPagerDuty IntegrationKind = "pagerduty"
 	IntegrationTeams     IntegrationKind = "teams"
 	IntegrationEmail     IntegrationKind = "email"
+	IntegrationSyslog    IntegrationKind = "syslog"
 )
 
 // IntegrationKinds lists every kind.
-var IntegrationKinds = []IntegrationKind{IntegrationWebhook, IntegrationSlack, IntegrationSplunk, IntegrationElastic, IntegrationPagerDuty, IntegrationTeams, IntegrationEmail}
+var IntegrationKinds = []IntegrationKind{IntegrationWebhook, IntegrationSlack, IntegrationSplunk, IntegrationElastic, IntegrationPagerDuty, IntegrationTeams, IntegrationEmail, IntegrationSyslog}
 
 // IntegrationKindList is the kinds for error messages: "webhook, slack, …".
 func IntegrationKindList() string {

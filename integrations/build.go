@@ -19,6 +19,7 @@ import (
 	"github.com/bulwarkhq/bulwark/events/sink/pagerduty"
 	"github.com/bulwarkhq/bulwark/events/sink/slack"
 	"github.com/bulwarkhq/bulwark/events/sink/splunk"
+	"github.com/bulwarkhq/bulwark/events/sink/syslog"
 	"github.com/bulwarkhq/bulwark/events/sink/teams"
 	"github.com/bulwarkhq/bulwark/events/sink/webhook"
 )
@@ -52,6 +53,7 @@ var kinds = map[bulwark.IntegrationKind]kind{
 	bulwark.IntegrationPagerDuty: {secrets: []string{"routing_key"}, build: builder(pagerduty.New)},
 	bulwark.IntegrationTeams:     {secrets: []string{"webhook_url"}, build: builder(teams.New)},
 	bulwark.IntegrationEmail:     {secrets: []string{"password"}, build: builder(email.New)},
+	bulwark.IntegrationSyslog:    {build: builder(syslog.New)}, // no secrets: syslog has no sender credentials
 }
 
 // validating is a pointer to a sink Config.
