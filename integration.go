@@ -22,10 +22,12 @@ const (
 	IntegrationTeams     IntegrationKind = "teams"
 	IntegrationEmail     IntegrationKind = "email"
 	IntegrationSyslog    IntegrationKind = "syslog"
+	// IntegrationLangfuse sends request records (LLM calls), not events.
+	IntegrationLangfuse IntegrationKind = "langfuse"
 )
 
 // IntegrationKinds lists every kind.
-var IntegrationKinds = []IntegrationKind{IntegrationWebhook, IntegrationSlack, IntegrationSplunk, IntegrationElastic, IntegrationPagerDuty, IntegrationTeams, IntegrationEmail, IntegrationSyslog}
+var IntegrationKinds = []IntegrationKind{IntegrationWebhook, IntegrationSlack, IntegrationSplunk, IntegrationElastic, IntegrationPagerDuty, IntegrationTeams, IntegrationEmail, IntegrationSyslog, IntegrationLangfuse}
 
 // IntegrationKindList is the kinds for error messages: "webhook, slack, …".
 func IntegrationKindList() string {

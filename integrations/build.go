@@ -54,6 +54,8 @@ var kinds = map[bulwark.IntegrationKind]kind{
 	bulwark.IntegrationTeams:     {secrets: []string{"webhook_url"}, build: builder(teams.New)},
 	bulwark.IntegrationEmail:     {secrets: []string{"password"}, build: builder(email.New)},
 	bulwark.IntegrationSyslog:    {build: builder(syslog.New)}, // no secrets: syslog has no sender credentials
+	// Langfuse follows the request log instead of receiving events (tail.go).
+	bulwark.IntegrationLangfuse: {secrets: []string{"secret_key"}, build: langfuseTail},
 }
 
 // validating is a pointer to a sink Config.
