@@ -94,7 +94,8 @@ func serve(ctx context.Context, cmd *cobra.Command, console io.Writer, ready cha
 	// interval (changes made through another replica).
 	dispatcher := events.NewDispatcher(events.DispatchOptions{Store: db, Publisher: bus, Log: log.With("component", "events"), Registerer: metrics.Registry})
 	defer dispatcher.Stop(context.Background()) // bounded; undelivered items stay in the outbox
-	integ := integrations.New(integrations.Options{Store: db, Keyring: k.ring, Dispatcher: dispatcher, Router: bus, Log: log.With("component", "integrations")})
+	integ := integrations.New(integrations.Options{Store: db, Keyring: k.ring, Dispatcher: dispatcher, Router: bus, Log: log.With("component", "integrations"), Registerer: metrics.Registry})
+	defer integ.Stop(context.Background()) // Langfuse tailers release their cursor for another replica
 	if err := integ.Reload(ctx); err != nil {
 		return err
 	}
