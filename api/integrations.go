@@ -33,7 +33,7 @@ type IntegrationRuntime interface {
 type Integration struct {
 	ID          int64           `json:"id"`
 	Name        string          `json:"name"`
-	Kind        string          `json:"kind" enum:"webhook,slack,splunk"`
+	Kind        string          `json:"kind" doc:"One of the kinds of GET /integrations/kinds"`
 	Enabled     bool            `json:"enabled"`
 	Types       []string        `json:"types" doc:"Event types delivered; empty: all"`
 	MinSeverity string          `json:"min_severity,omitempty" doc:"Less severe events are dropped; empty: all"`
@@ -49,13 +49,13 @@ type Integration struct {
 // IntegrationFields are the settable fields of create and update.
 type IntegrationFields struct {
 	Name        string            `json:"name" maxLength:"63" doc:"Unique slug; also the delivery queue's name"`
-	Kind        string            `json:"kind" enum:"webhook,slack,splunk"`
+	Kind        string            `json:"kind" maxLength:"32" doc:"One of the kinds of GET /integrations/kinds"`
 	Enabled     *bool             `json:"enabled,omitempty" doc:"Deliver events (default true on create; kept when omitted on update)"`
 	Types       []string          `json:"types,omitempty" maxItems:"16" doc:"Event types: alert, proxy_status, auth, config, system, integration_health; empty: all"`
 	MinSeverity string            `json:"min_severity,omitempty" enum:"critical,high,medium,low,info," doc:"Minimum severity; empty: all"`
 	Categories  []string          `json:"categories,omitempty" maxItems:"32" doc:"Alert categories; empty: all"`
-	Settings    json.RawMessage   `json:"settings,omitempty" doc:"The kind's settings without secrets: splunk {url, index, source, sourcetype, host, channel, max_batch, timeout, tls}; slack {timeout, tls}; webhook {url, headers, batch, timeout, tls}. timeout is in nanoseconds; tls is {insecure_skip_verify, ca_pem}"`
-	Secrets     map[string]string `json:"secrets,omitempty" doc:"Write-only secret fields, stored encrypted: splunk token; slack webhook_url; webhook secrets (whsec_ keys, comma-separated, newest first). On update, an omitted field keeps its stored value and \"\" removes it"`
+	Settings    json.RawMessage   `json:"settings,omitempty" doc:"The kind's settings without secrets, as listed by GET /integrations/kinds (nested fields such as tls.insecure_skip_verify are objects: {\"tls\": {\"insecure_skip_verify\": true}}; durations are nanoseconds)"`
+	Secrets     map[string]string `json:"secrets,omitempty" doc:"Write-only secret fields (secret: true in GET /integrations/kinds), stored encrypted; a list secret is one string separated by commas. On update, an omitted field keeps its stored value and \"\" removes it"`
 }
 
 type integrationIDInput struct {

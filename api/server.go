@@ -119,6 +119,10 @@ type Options struct {
 	// when nil, changes are only stored, health says "unknown" and test
 	// answers 503.
 	IntegrationRuntime IntegrationRuntime
+	// Deliveries lists and retries integrations' outbox rows; when nil,
+	// Store is used if it implements bulwark.DeliveryStore, else the
+	// delivery endpoints answer 503.
+	Deliveries bulwark.DeliveryStore
 }
 
 // Server is the admin API.
@@ -166,6 +170,9 @@ func New(o Options) *Server {
 	}
 	if o.Integrations == nil {
 		o.Integrations, _ = o.Store.(bulwark.IntegrationStore)
+	}
+	if o.Deliveries == nil {
+		o.Deliveries, _ = o.Store.(bulwark.DeliveryStore)
 	}
 	if o.MCPTools == nil {
 		o.MCPTools, _ = o.GatewayStore.(bulwark.MCPToolStore)
@@ -633,6 +640,7 @@ func (s *Server) routes() {
 	s.usageRoutes()
 	s.alertRoutes()
 	s.integrationRoutes()
+	s.deliveryRoutes()
 	// Server-sent events do not fit huma's request/response model: a plain
 	// handler behind the same authentication middleware.
 	s.mux.HandleFunc("GET "+Prefix+"/live", s.live)

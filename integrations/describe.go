@@ -48,7 +48,7 @@ var commonHelp = map[string]string{
 }
 
 // multiline names string fields shown as a text area.
-var multiline = map[string]bool{"tls.ca_pem": true}
+var multiline = map[string]bool{"tls.ca_pem": true, "secret_headers": true}
 
 // Describe lists every registered kind (in bulwark.IntegrationKinds order,
 // then any other registered kind by name) with its fields read from the
