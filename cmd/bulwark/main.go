@@ -11,6 +11,8 @@ import (
 	"runtime/debug"
 
 	"github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/events/sink/cef"
+	"github.com/bulwarkhq/bulwark/events/sink/format"
 	"github.com/spf13/cobra"
 )
 
@@ -62,6 +64,9 @@ func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 }
 
 func main() {
+	// SIEM bodies carry the product version; make build sets it here.
+	v, _ := buildVersion()
+	cef.Version, format.Version = v, v
 	root := newRootCmd()
 	if err := root.Execute(); err != nil {
 		msg := err.Error()
