@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -253,6 +254,13 @@ func (d *Dispatcher) stopWorkers(ctx context.Context, ws []*worker) {
 		case <-grace.Done():
 			w.cancelDeliver() // the outcome is still recorded (as a retry)
 			<-w.done
+		}
+		// A sink that holds connections (syslog over TCP) releases them
+		// once its worker is gone.
+		if c, ok := w.sink.(io.Closer); ok {
+			if err := c.Close(); err != nil {
+				d.o.Log.Warn("closing a retired integration", "integration", w.name, "err", err)
+			}
 		}
 	}
 }

@@ -460,6 +460,29 @@ func TestDispatchSetSinksSwaps(t *testing.T) {
 	}
 }
 
+// closingSink records whether the dispatcher closed it.
+type closingSink struct {
+	*fakeSink
+	closed atomic.Int32
+}
+
+func (c *closingSink) Close() error { c.closed.Add(1); return nil }
+
+func TestDispatchClosesRetiredSinks(t *testing.T) {
+	db := storetest.OpenSQLite(t)
+	d := NewDispatcher(fastOptions(db))
+	old, repl := &closingSink{fakeSink: newFakeSink("a", 10)}, &closingSink{fakeSink: newFakeSink("a", 10)}
+	d.SetSinks([]Sink{old})
+	d.SetSinks([]Sink{repl}) // same name, new configuration
+	if old.closed.Load() != 1 || repl.closed.Load() != 0 {
+		t.Fatalf("after replacing: old closed %d times, new %d", old.closed.Load(), repl.closed.Load())
+	}
+	d.Stop(context.Background())
+	if repl.closed.Load() != 1 {
+		t.Fatalf("after Stop: closed %d times", repl.closed.Load())
+	}
+}
+
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(p []byte) (int, error) {
