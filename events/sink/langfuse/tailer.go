@@ -197,6 +197,11 @@ func (t *Tailer) run(ctx context.Context) {
 	log := t.o.Log.With("integration", t.cfg.Name)
 	for ctx.Err() == nil {
 		pos, held, err := t.claim(ctx)
+		wait := t.o.PollInterval
+		if !held {
+			// Another replica tails; look again well within its lease.
+			wait = max(wait, t.o.Lease/6)
+		}
 		switch {
 		case err != nil && ctx.Err() == nil:
 			log.Warn("langfuse cursor claim failed", "err", err)
@@ -211,7 +216,7 @@ func (t *Tailer) run(ctx context.Context) {
 				log.Warn("langfuse tail interrupted", "err", err)
 			}
 		}
-		if !sleep(ctx, t.o.PollInterval) {
+		if !sleep(ctx, wait) {
 			return
 		}
 	}
@@ -384,6 +389,7 @@ func (t *Tailer) deliverBatch(ctx context.Context, cur *cursor, recs []bulwark.R
 	}
 	rejected := map[int]bool{}
 	for attempt := 0; ; attempt++ {
+		failedN := len(recs) // records in this failed attempt
 		itemErrs, err := t.c.send(ctx, pending)
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -440,10 +446,10 @@ func (t *Tailer) deliverBatch(ctx context.Context, cur *cursor, recs []bulwark.R
 				}
 				return nil
 			}
-			pending = retry
-			t.failed(len(failedRecs), strings.Join(msgs, "; "))
+			pending, failedN = retry, len(failedRecs)
+			t.failed(failedN, strings.Join(msgs, "; "))
 		}
-		t.retried(len(recs))
+		t.retried(failedN)
 		delay := t.backoff(attempt, retryAfter)
 		if err := t.wait(ctx, cur, delay); err != nil {
 			return err

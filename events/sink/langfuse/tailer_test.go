@@ -310,7 +310,8 @@ func TestOneReplicaTails(t *testing.T) {
 	e := newEnv(t, storetest.OpenSQLite(t))
 	a, b := e.opts(), e.opts()
 	a.Owner, b.Owner = "replica-a", "replica-b"
-	e.start(e.config(), a)
+	a.Lease, b.Lease = 600*time.Millisecond, 600*time.Millisecond
+	ta := e.start(e.config(), a)
 	e.start(e.config(), b)
 	waitFor(t, "the cursor", func() bool { return cursorSet(e) })
 	want := e.write(20, "openai", time.Now())
@@ -318,6 +319,14 @@ func TestOneReplicaTails(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if got := e.sent(); !slices.Equal(got, want) || e.fake.Accepted() != 40 {
 		t.Fatalf("sent %v (%d events), want %v once each", got, e.fake.Accepted(), want)
+	}
+	// One replica goes away: the other carries on from the same position.
+	ta.Stop(context.Background())
+	want = append(want, e.write(5, "openai", time.Now())...)
+	waitFor(t, "records after a replica stopped", func() bool { return len(e.sent()) >= 25 })
+	time.Sleep(200 * time.Millisecond)
+	if got := e.sent(); !slices.Equal(got, want) || e.fake.Accepted() != 50 {
+		t.Fatalf("after the stop: sent %v (%d events), want %v once each", got, e.fake.Accepted(), want)
 	}
 }
 
