@@ -22,6 +22,8 @@ type settingsPatchInput struct {
 		OrganizationName     *string `json:"organization_name,omitempty" maxLength:"128" doc:"Shown in the console and available to system prompts"`
 		AuditRetentionDays   *int    `json:"audit_retention_days,omitempty" minimum:"0" maximum:"3650" doc:"Audit entries older than this are deleted; 0 keeps them forever"`
 		RequestRetentionDays *int    `json:"request_retention_days,omitempty" minimum:"0" maximum:"3650" doc:"Gateway request records older than this are deleted; 0 keeps them forever"`
+		EventRetentionDays   *int    `json:"event_retention_days,omitempty" minimum:"0" maximum:"3650" doc:"Events older than this are deleted with their finished or dead-lettered deliveries (never one still pending); 0 keeps them forever"`
+		AlertRetentionDays   *int    `json:"alert_retention_days,omitempty" minimum:"0" maximum:"3650" doc:"Resolved and false-positive alerts older than this are deleted (open alerts are kept); 0 keeps them forever"`
 		SessionIdleMinutes   *int    `json:"session_idle_minutes,omitempty" minimum:"5" maximum:"10080" doc:"A console session unused this long ends"`
 		LoginMaxFailures     *int    `json:"login_max_failures,omitempty" minimum:"3" maximum:"100" doc:"Failed logins before the account locks"`
 		LoginLockoutMins     *int    `json:"login_lockout_minutes,omitempty" minimum:"1" maximum:"1440" doc:"How long a locked account stays locked"`
@@ -75,7 +77,8 @@ func (s *Server) settingsRoutes() {
 		for _, f := range []struct {
 			v   *int
 			dst *int
-		}{{b.AuditRetentionDays, &next.AuditRetentionDays}, {b.RequestRetentionDays, &next.RequestRetentionDays}, {b.SessionIdleMinutes, &next.SessionIdleMinutes},
+		}{{b.AuditRetentionDays, &next.AuditRetentionDays}, {b.RequestRetentionDays, &next.RequestRetentionDays},
+			{b.EventRetentionDays, &next.EventRetentionDays}, {b.AlertRetentionDays, &next.AlertRetentionDays}, {b.SessionIdleMinutes, &next.SessionIdleMinutes},
 			{b.LoginMaxFailures, &next.LoginMaxFailures}, {b.LoginLockoutMins, &next.LoginLockoutMins}} {
 			if f.v != nil {
 				*f.dst = *f.v

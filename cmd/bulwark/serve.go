@@ -320,7 +320,8 @@ func systemEvent(ctx context.Context, bus *events.Bus, action, subject string, d
 	_, _ = bus.Publish(ctx, bulwark.Event{Type: bulwark.EventSystem, Action: action, Actor: "system", Subject: subject, Data: raw})
 }
 
-// maintain deletes expired sessions and audit entries past retention, hourly.
+// maintain deletes expired sessions and, hourly, what is past its retention
+// (requests, events, closed alerts, audit entries).
 func maintain(ctx context.Context, db *store.DB, apiSrv *api.Server, log *slog.Logger) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -336,6 +337,23 @@ func maintain(ctx context.Context, db *store.DB, apiSrv *api.Server, log *slog.L
 				log.Warn("request log retention failed", "err", err)
 			} else if n > 0 {
 				log.Info("request records past retention deleted", "count", n, "retention_days", days)
+			}
+		}
+		for _, r := range []struct {
+			what string
+			days int
+			del  func(context.Context, time.Time) (int64, error)
+		}{
+			{"events", apiSrv.Settings(ctx).EventRetentionDays, db.DeleteEventsBefore},
+			{"closed alerts", apiSrv.Settings(ctx).AlertRetentionDays, db.DeleteClosedAlertsBefore},
+		} {
+			if r.days <= 0 {
+				continue
+			}
+			if n, err := r.del(ctx, now.AddDate(0, 0, -r.days)); err != nil && ctx.Err() == nil {
+				log.Warn("retention failed", "what", r.what, "err", err)
+			} else if n > 0 {
+				log.Info("records past retention deleted", "what", r.what, "count", n, "retention_days", r.days)
 			}
 		}
 		if days := apiSrv.Settings(ctx).AuditRetentionDays; days > 0 {
