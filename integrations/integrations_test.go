@@ -175,6 +175,10 @@ func TestSplunkEndToEnd(t *testing.T) {
 	if got[0].Index != "security" || !strings.Contains(string(got[0].Event), ev.ID) {
 		t.Fatalf("HEC event %+v does not carry alert %s", got[0], ev.ID)
 	}
+	// The receiver has the event before the dispatcher has counted it.
+	for disp.Health()["soc-splunk"].Sent == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if h := disp.Health()["soc-splunk"]; h.Sent != 1 || h.State != events.Healthy {
 		t.Fatalf("health %+v", h)
 	}

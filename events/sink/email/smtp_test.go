@@ -380,6 +380,25 @@ func TestSMTP(t *testing.T) {
 		}
 	})
 
+	t.Run("header injection through the title", func(t *testing.T) {
+		ev := alertEvent
+		ev.ID = "inject-1"
+		ev.Data = json.RawMessage(`{"title":"Hi\r\nBcc: victim@example.com\r\nX-Evil: 1\r\n\r\n<b>body</b>"}`)
+		if err := deliver(t, srv.config(StartTLS, srv.starttls), ev); err != nil {
+			t.Fatal(err)
+		}
+		m := srv.newMessages(t)
+		if len(m) != 1 {
+			t.Fatalf("received %d messages, want 1", len(m))
+		}
+		if want := "[AI Security Alert] High: Hi Bcc: victim@example.com X-Evil: 1 <b>body</b>"; m[0].Subject != want {
+			t.Errorf("subject %q, want %q", m[0].Subject, want)
+		}
+		if _, ok := m[0].Headers["bcc"]; ok || m[0].Headers["x-evil"] != "" || len(m[0].To) != 2 {
+			t.Errorf("the title added headers or recipients: %v, to %v", m[0].Headers, m[0].To)
+		}
+	})
+
 	t.Run("digest", func(t *testing.T) {
 		c := srv.config(StartTLS, srv.starttls)
 		c.DigestThreshold = 3
