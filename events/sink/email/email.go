@@ -58,9 +58,13 @@ const (
 
 // Defaults and limits.
 const (
-	DefaultBatch = 50
-	MaxBatchSize = 500
-	MaxRcpts     = 50
+	// DefaultBatch is the batch with digests on; without them every event
+	// is a message of its own, and all of one delivery's messages must go
+	// out within the dispatcher's bound of one delivery (30 s), so fewer.
+	DefaultBatch       = 50
+	DefaultSingleBatch = 10
+	MaxBatchSize       = 500
+	MaxRcpts           = 50
 )
 
 var (
@@ -98,8 +102,9 @@ type Config struct {
 	// DigestThreshold: a delivered batch of at least this many events goes
 	// out as one digest message instead of one message each (0: never).
 	DigestThreshold int `json:"digest_threshold,omitempty" help:"A delivery of at least this many events is sent as one digest (0: never; 2 to max_batch)."`
-	// MaxBatch is how many events one delivery takes (default 50).
-	MaxBatch int `json:"max_batch,omitempty" help:"Events per delivery, 1-500 (default 50)."`
+	// MaxBatch is how many events one delivery takes (default 50 with
+	// digests, 10 without).
+	MaxBatch int `json:"max_batch,omitempty" help:"Events per delivery, 1-500 (default 50 with digests, 10 without)."`
 	// Timeout bounds the connection and each SMTP command (default 10s).
 	Timeout time.Duration `json:"timeout,omitempty" help:"Bound of the connection and of each SMTP command (default 10 s)."`
 	TLS     wire.TLS      `json:"tls"`
@@ -164,11 +169,12 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.MaxBatch < 0 || c.MaxBatch > MaxBatchSize {
-		return fmt.Errorf("max_batch must be between 1 and %d (0 for the default %d), got %d", MaxBatchSize, DefaultBatch, c.MaxBatch)
+		return fmt.Errorf("max_batch must be between 1 and %d (0 for the default: %d with digests, %d without), got %d",
+			MaxBatchSize, DefaultBatch, DefaultSingleBatch, c.MaxBatch)
 	}
 	batch := c.MaxBatch
 	if batch == 0 {
-		batch = DefaultBatch
+		batch = DefaultBatch // the default once digests are on
 	}
 	if c.DigestThreshold != 0 && (c.DigestThreshold < 2 || c.DigestThreshold > batch) {
 		return fmt.Errorf("digest_threshold must be 0 (no digests) or between 2 and max_batch (%d), got %d", batch, c.DigestThreshold)
@@ -229,7 +235,10 @@ func New(cfg Config) (events.Sink, error) {
 		cfg.Auth = AuthPlain
 	}
 	if cfg.MaxBatch == 0 {
-		cfg.MaxBatch = DefaultBatch
+		cfg.MaxBatch = DefaultSingleBatch
+		if cfg.DigestThreshold > 0 {
+			cfg.MaxBatch = DefaultBatch
+		}
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = wire.DefaultTimeout

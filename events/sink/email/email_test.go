@@ -104,9 +104,14 @@ func TestDefaults(t *testing.T) {
 			t.Fatal(err)
 		}
 		es := s.(*sink)
-		if es.port != tt.port || es.MaxBatch() != DefaultBatch || es.cfg.Format != FormatBoth || es.domain != "example.com" {
+		if es.port != tt.port || es.MaxBatch() != DefaultSingleBatch || es.cfg.Format != FormatBoth || es.domain != "example.com" {
 			t.Errorf("security %q: port %d, batch %d, format %q, domain %q", tt.security, es.port, es.MaxBatch(), es.cfg.Format, es.domain)
 		}
+	}
+	c := validConfig()
+	c.DigestThreshold = 5
+	if s, err := New(c); err != nil || s.MaxBatch() != DefaultBatch {
+		t.Errorf("with digests: batch %v, %v; want %d", s, err, DefaultBatch)
 	}
 }
 
