@@ -233,7 +233,7 @@ func (ex *exchange) readRequest(w http.ResponseWriter, r *http.Request) error {
 			fmt.Sprintf("Request body of %d bytes is larger than this proxy's limit of %d bytes.", r.ContentLength, limit)}
 	}
 	if r.Body != nil && r.Body != http.NoBody {
-		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+		b, err := readBody(http.MaxBytesReader(w, r.Body, limit), r.ContentLength)
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return &httpError{http.StatusRequestEntityTooLarge, inspect.TypeInvalidRequest, "request_too_large",
@@ -454,8 +454,31 @@ func (ex *exchange) modifyResponse(resp *http.Response) error {
 	return nil
 }
 
+// readBody reads r to the end into one buffer sized from the declared
+// length (size < 0: unknown), instead of io.ReadAll's doubling copies.
+func readBody(r io.Reader, size int64) ([]byte, error) {
+	if size < 0 {
+		return io.ReadAll(r)
+	}
+	// One spare byte so the read that sees EOF needs no growth.
+	b := make([]byte, 0, size+1)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // the length was wrong: grow as append does
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
+
 func (ex *exchange) inspectBody(resp *http.Response) error {
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
+	b, err := readBody(io.LimitReader(resp.Body, maxResponseBody+1), min(resp.ContentLength, maxResponseBody+1))
 	_ = resp.Body.Close()
 	if err != nil {
 		return fmt.Errorf("read upstream answer: %w", err)
