@@ -454,14 +454,20 @@ func (ex *exchange) modifyResponse(resp *http.Response) error {
 	return nil
 }
 
+// preallocMax bounds what readBody reserves before data arrives.
+const preallocMax = 1 << 20
+
 // readBody reads r to the end into one buffer sized from the declared
 // length (size < 0: unknown), instead of io.ReadAll's doubling copies.
 func readBody(r io.Reader, size int64) ([]byte, error) {
 	if size < 0 {
 		return io.ReadAll(r)
 	}
-	// One spare byte so the read that sees EOF needs no growth.
-	b := make([]byte, 0, size+1)
+	// One spare byte so the read that sees EOF needs no growth. A declared
+	// length is only a claim: beyond preallocMax the buffer grows with the
+	// data actually received, so a client cannot make the gateway reserve
+	// its whole body limit with a header.
+	b := make([]byte, 0, min(size, preallocMax)+1)
 	for {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)] // the length was wrong: grow as append does
