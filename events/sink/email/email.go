@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/mail"
 	"net/textproto"
 	"os"
@@ -263,19 +262,13 @@ func New(cfg Config) (events.Sink, error) {
 	return &sink{cfg: cfg, port: port, tls: tc, domain: domain, helo: helo}, nil
 }
 
-// tlsConfig takes the TLS settings from wire, which builds them for its
-// HTTP client only, so the e-mail sink checks certificates exactly as the
-// HTTP sinks do.
+// tlsConfig is wire's TLS settings (certificates checked exactly as the
+// HTTP sinks do) for the SMTP server's name.
 func tlsConfig(t wire.TLS, host string) (*tls.Config, error) {
-	c, err := wire.NewClient(t, 0)
+	tc, err := t.Config()
 	if err != nil {
 		return nil, err
 	}
-	tr, ok := c.Transport.(*http.Transport)
-	if !ok || tr.TLSClientConfig == nil {
-		return nil, errors.New("tls: no TLS configuration from wire")
-	}
-	tc := tr.TLSClientConfig.Clone()
 	tc.ServerName = host
 	return tc, nil
 }

@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -181,7 +180,7 @@ func (c *Config) Validate() error {
 	if transport != TLS && (c.TLS != wire.TLS{}) {
 		return fmt.Errorf("tls applies to transport tls only (transport is %s)", transport)
 	}
-	_, err = tlsConfig(c.TLS)
+	_, err = c.TLS.Config()
 	return err
 }
 
@@ -228,24 +227,6 @@ func headerField(s string, n int) string {
 		}
 	}
 	return string(b)
-}
-
-// tlsConfig is the client configuration of wire.TLS (the same rules as the
-// HTTP sinks: TLS 1.2 or later, system roots plus the configured CAs).
-func tlsConfig(t wire.TLS) (*tls.Config, error) {
-	c := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify} // a documented lab setting
-	if strings.TrimSpace(t.CAPEM) == "" {
-		return c, nil
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM([]byte(t.CAPEM)) {
-		return nil, errors.New("tls.ca_pem: no PEM certificate found")
-	}
-	c.RootCAs = pool
-	return c, nil
 }
 
 type sink struct {
@@ -305,7 +286,7 @@ func NewSink(cfg Config) (Sink, error) {
 		s.cfg.MaxBatch = DefaultBatch
 	}
 	if s.transport == TLS {
-		s.tls, _ = tlsConfig(cfg.TLS) // checked by Validate
+		s.tls, _ = cfg.TLS.Config() // checked by Validate
 	}
 	return s, nil
 }
