@@ -238,3 +238,29 @@ export function nextStatuses(s: AlertStatus): AlertStatus[] {
     case 'false_positive': return ['in_progress', 'resolved']
   }
 }
+
+// --- Integrations ---
+export type FieldType = 'string' | 'text' | 'int' | 'bool' | 'list' | 'map' | 'duration'
+export interface KindField { name: string; type: FieldType; secret?: boolean; required?: boolean; options?: string[]; help?: string }
+export interface KindInfo { kind: string; fields: KindField[] }
+export interface Integration {
+  id: number; name: string; kind: string; enabled: boolean; types: string[]; min_severity?: string; categories: string[]
+  settings: Record<string, unknown>; secrets_set: string[]; created_at: string; updated_at: string; updated_by?: string; error?: string
+}
+export type IntegrationState = 'healthy' | 'degraded' | 'failed' | 'stopped' | 'unknown'
+export interface IntegrationHealth {
+  id: number; name: string; enabled: boolean; state: IntegrationState; since?: string; sent: number; failed: number
+  retried: number; dead_lettered: number; queue_depth: number; oldest_pending_seconds?: number; last_success?: string
+  last_error?: string; last_error_at?: string; error?: string
+}
+export interface IntegrationTestResult { ok: boolean; error?: string; permanent?: boolean; status?: number; duration_ms: number }
+export type DeliveryStatus = 'pending' | 'delivered' | 'dead'
+export interface Delivery {
+  id: number; event_id: string; event_time: string; type: string; action: string; severity: string; subject: string
+  status: DeliveryStatus; attempts: number; last_error?: string; next_attempt?: string; created_at: string; updated_at: string
+}
+export interface DeliveryPage { items: Delivery[]; total: number; limit: number; offset: number }
+export const EVENT_TYPES: { id: string; label: string }[] = [
+  { id: 'alert', label: 'Security alerts' }, { id: 'proxy_status', label: 'Proxy status' }, { id: 'auth', label: 'Sign-ins' },
+  { id: 'config', label: 'Configuration changes' }, { id: 'system', label: 'System' }, { id: 'integration_health', label: 'Integration health' },
+]

@@ -24,6 +24,7 @@ export const router = createRouter({
     { path: '/system-prompts', name: 'system-prompts', component: () => import('./pages/SystemPromptsPage.vue'), meta: { role: 'viewer', title: 'System prompts' } },
     { path: '/usage', name: 'usage', component: () => import('./pages/UsagePage.vue'), meta: { role: 'viewer', title: 'Usage' } },
     { path: '/audit', name: 'audit', component: () => import('./pages/AuditPage.vue'), meta: { role: 'viewer', title: 'Audit log' } },
+    { path: '/settings/integrations', name: 'integrations', component: () => import('./pages/IntegrationsPage.vue'), meta: { role: 'viewer', title: 'Integrations' } },
     { path: '/settings', name: 'settings', component: () => import('./pages/SettingsPage.vue'), meta: { role: 'viewer', title: 'Settings' } },
     { path: '/about', name: 'about', component: () => import('./pages/AboutPage.vue'), meta: { role: 'viewer', title: 'About' } },
     { path: '/forbidden', name: 'forbidden', component: () => import('./pages/ForbiddenPage.vue'), meta: { title: 'Not allowed' } },
