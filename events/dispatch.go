@@ -150,7 +150,7 @@ func (o *DispatchOptions) defaults() {
 // claimed again when their lease runs out.
 type Dispatcher struct {
 	o       DispatchOptions
-	m       *dispatchMetrics
+	m       *IntegrationMetrics
 	mu      sync.Mutex
 	workers map[string]*worker
 	health  map[string]*sinkState
@@ -167,7 +167,7 @@ type sinkState struct {
 // NewDispatcher returns a dispatcher with no sinks; SetSinks starts workers.
 func NewDispatcher(o DispatchOptions) *Dispatcher {
 	o.defaults()
-	return &Dispatcher{o: o, m: newDispatchMetrics(o.Registerer), workers: map[string]*worker{},
+	return &Dispatcher{o: o, m: NewIntegrationMetrics(o.Registerer), workers: map[string]*worker{},
 		health: map[string]*sinkState{}}
 }
 
@@ -199,7 +199,7 @@ func (d *Dispatcher) SetSinks(sinks []Sink) {
 			delete(d.workers, name)
 			if !ok {
 				delete(d.health, name)
-				d.m.forget(name)
+				d.m.Forget(name)
 			}
 		}
 	}
@@ -210,7 +210,7 @@ func (d *Dispatcher) SetSinks(sinks []Sink) {
 		}
 		if _, ok := d.health[name]; !ok {
 			d.health[name] = &sinkState{h: SinkHealth{State: Healthy, Since: d.o.now()}}
-			d.m.init(name)
+			d.m.Init(name)
 		}
 		w := d.newWorker(s)
 		d.workers[name] = w
@@ -369,8 +369,8 @@ func (w *worker) deliver(items []bulwark.OutboxItem) {
 			st.h.LastSuccess = now
 			st.failingSince, st.deadLetter = time.Time{}, false
 		})
-		w.d.m.sent.WithLabelValues(w.name).Add(float64(len(items)))
-		w.d.m.lastSuccess.WithLabelValues(w.name).Set(float64(now.Unix()))
+		w.d.m.Sent.WithLabelValues(w.name).Add(float64(len(items)))
+		w.d.m.LastSuccess.WithLabelValues(w.name).Set(float64(now.Unix()))
 		return
 	}
 	var de *DeliveryError
@@ -409,9 +409,9 @@ func (w *worker) deliver(items []bulwark.OutboxItem) {
 		}
 		st.deadLetter = permanent
 	})
-	w.d.m.failed.WithLabelValues(w.name).Add(float64(len(items)))
-	w.d.m.retried.WithLabelValues(w.name).Add(float64(retried))
-	w.d.m.deadLettered.WithLabelValues(w.name).Add(float64(dead))
+	w.d.m.Failed.WithLabelValues(w.name).Add(float64(len(items)))
+	w.d.m.Retried.WithLabelValues(w.name).Add(float64(retried))
+	w.d.m.DeadLettered.WithLabelValues(w.name).Add(float64(dead))
 }
 
 // safeDeliver turns a sink's panic into a retryable failure.
@@ -469,9 +469,9 @@ func (w *worker) refreshDepth(idle bool) {
 		st.h.QueueDepth = depth
 		st.h.OldestPendingAge, st.h.HasOldestPending = age, hasAge
 	})
-	w.d.m.depth.WithLabelValues(w.name).Set(float64(depth))
+	w.d.m.Depth.WithLabelValues(w.name).Set(float64(depth))
 	if hasAge {
-		w.d.m.oldest.WithLabelValues(w.name).Set(age.Seconds())
+		w.d.m.Oldest.WithLabelValues(w.name).Set(age.Seconds())
 	}
 }
 
@@ -493,15 +493,7 @@ func (d *Dispatcher) evaluate(name string) {
 		d.mu.Unlock()
 		return
 	}
-	next := Healthy
-	switch {
-	case st.deadLetter,
-		!st.failingSince.IsZero() && now.Sub(st.failingSince) >= d.o.FailedAfter:
-		next = Failed
-	case !st.failingSince.IsZero(),
-		!st.lastFailure.IsZero() && now.Sub(st.lastFailure) < d.o.FailedAfter:
-		next = Degraded
-	}
+	next := HealthStateAt(now, st.deadLetter, st.failingSince, st.lastFailure, d.o.FailedAfter)
 	prev := st.h.State
 	if next == prev {
 		d.mu.Unlock()
@@ -510,13 +502,29 @@ func (d *Dispatcher) evaluate(name string) {
 	st.h.State, st.h.Since = next, now
 	h := st.h
 	d.mu.Unlock()
-	d.m.setState(name, next)
+	d.m.SetState(name, next)
 	d.o.Log.Info("integration health changed", "integration", name, "from", prev, "to", next, "last_error", h.LastError)
-	d.announce(name, prev, h)
+	AnnounceHealth(d.o.Publisher, d.o.Log, name, prev, h)
 }
 
-func (d *Dispatcher) announce(name string, prev HealthState, h SinkHealth) {
-	if d.o.Publisher == nil {
+// HealthStateAt is the health rule every integration runtime follows:
+// failed after a dead letter or failures only for failedAfter; degraded
+// while failing, or for failedAfter after the last failure; else healthy.
+func HealthStateAt(now time.Time, deadLetter bool, failingSince, lastFailure time.Time, failedAfter time.Duration) HealthState {
+	switch {
+	case deadLetter, !failingSince.IsZero() && now.Sub(failingSince) >= failedAfter:
+		return Failed
+	case !failingSince.IsZero(), !lastFailure.IsZero() && now.Sub(lastFailure) < failedAfter:
+		return Degraded
+	}
+	return Healthy
+}
+
+// AnnounceHealth publishes an integration_health event for a change from
+// prev to h (severity high for failed, medium for degraded, info for
+// healthy). It waits at most 10 s for the store.
+func AnnounceHealth(pub Publisher, log *slog.Logger, name string, prev HealthState, h SinkHealth) {
+	if pub == nil {
 		return
 	}
 	sev := bulwark.SeverityInfo
@@ -541,32 +549,37 @@ func (d *Dispatcher) announce(name string, prev HealthState, h SinkHealth) {
 	raw, _ := json.Marshal(data)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := d.o.Publisher.Publish(ctx, bulwark.Event{Type: bulwark.EventIntegrationHealth,
+	if _, err := pub.Publish(ctx, bulwark.Event{Type: bulwark.EventIntegrationHealth,
 		Action: "integration.health", Severity: sev, Actor: "system", Subject: subject, Data: raw}); err != nil {
-		d.o.Log.Warn("integration health event not published", "integration", name, "err", err)
+		log.Warn("integration health event not published", "integration", name, "err", err)
 	}
 }
 
-type dispatchMetrics struct {
-	sent, failed, retried, deadLettered *prometheus.CounterVec
-	depth, oldest, lastSuccess, state   *prometheus.GaugeVec
+// IntegrationMetrics are the bulwark_integration_* series, labelled by
+// integration, shared by the outbox dispatcher and by integrations that
+// run on their own (the Langfuse tailer): one definition, registered once.
+type IntegrationMetrics struct {
+	Sent, Failed, Retried, DeadLettered *prometheus.CounterVec
+	Depth, Oldest, LastSuccess, state   *prometheus.GaugeVec
 }
 
-func newDispatchMetrics(reg prometheus.Registerer) *dispatchMetrics {
+// NewIntegrationMetrics registers the series with reg (nil: unregistered),
+// or returns those already registered there.
+func NewIntegrationMetrics(reg prometheus.Registerer) *IntegrationMetrics {
 	counter := func(name, help string) *prometheus.CounterVec {
 		return register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{"integration"}))
 	}
 	gauge := func(name, help string, labels ...string) *prometheus.GaugeVec {
 		return register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, append([]string{"integration"}, labels...)))
 	}
-	return &dispatchMetrics{
-		sent:         counter("bulwark_integration_sent_total", "Events delivered to the integration."),
-		failed:       counter("bulwark_integration_failed_total", "Failed delivery attempts of events to the integration."),
-		retried:      counter("bulwark_integration_retried_total", "Event deliveries rescheduled with backoff."),
-		deadLettered: counter("bulwark_integration_dead_lettered_total", "Events parked in the dead-letter list after a permanent failure."),
-		depth:        gauge("bulwark_integration_queue_depth", "Outbox items pending for the integration."),
-		oldest:       gauge("bulwark_integration_oldest_pending_seconds", "Age of the integration's oldest pending outbox item."),
-		lastSuccess:  gauge("bulwark_integration_last_success_timestamp_seconds", "Unix time of the integration's last successful delivery."),
+	return &IntegrationMetrics{
+		Sent:         counter("bulwark_integration_sent_total", "Events delivered to the integration."),
+		Failed:       counter("bulwark_integration_failed_total", "Failed delivery attempts of events to the integration."),
+		Retried:      counter("bulwark_integration_retried_total", "Event deliveries rescheduled with backoff."),
+		DeadLettered: counter("bulwark_integration_dead_lettered_total", "Events parked in the dead-letter list after a permanent failure."),
+		Depth:        gauge("bulwark_integration_queue_depth", "Outbox items pending for the integration."),
+		Oldest:       gauge("bulwark_integration_oldest_pending_seconds", "Age of the integration's oldest pending outbox item."),
+		LastSuccess:  gauge("bulwark_integration_last_success_timestamp_seconds", "Unix time of the integration's last successful delivery."),
 		state:        gauge("bulwark_integration_health", "1 for the integration's current health state (healthy, degraded, failed), else 0.", "state"),
 	}
 }
@@ -589,7 +602,8 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 	return c
 }
 
-func (m *dispatchMetrics) setState(name string, s HealthState) {
+// SetState sets the health gauge of name to s.
+func (m *IntegrationMetrics) SetState(name string, s HealthState) {
 	for _, x := range healthStates {
 		v := 0.0
 		if x == s {
@@ -599,20 +613,22 @@ func (m *dispatchMetrics) setState(name string, s HealthState) {
 	}
 }
 
-// init creates a new sink's series, so they read 0 rather than missing.
-func (m *dispatchMetrics) init(name string) {
-	for _, v := range []*prometheus.CounterVec{m.sent, m.failed, m.retried, m.deadLettered} {
+// Init creates a new integration's series, so they read 0 rather than
+// missing.
+func (m *IntegrationMetrics) Init(name string) {
+	for _, v := range []*prometheus.CounterVec{m.Sent, m.Failed, m.Retried, m.DeadLettered} {
 		v.WithLabelValues(name)
 	}
-	m.depth.WithLabelValues(name)
-	m.setState(name, Healthy)
+	m.Depth.WithLabelValues(name)
+	m.SetState(name, Healthy)
 }
 
-func (m *dispatchMetrics) forget(name string) {
-	for _, v := range []*prometheus.CounterVec{m.sent, m.failed, m.retried, m.deadLettered} {
+// Forget deletes a removed integration's series.
+func (m *IntegrationMetrics) Forget(name string) {
+	for _, v := range []*prometheus.CounterVec{m.Sent, m.Failed, m.Retried, m.DeadLettered} {
 		v.DeleteLabelValues(name)
 	}
-	for _, v := range []*prometheus.GaugeVec{m.depth, m.oldest, m.lastSuccess} {
+	for _, v := range []*prometheus.GaugeVec{m.Depth, m.Oldest, m.LastSuccess} {
 		v.DeleteLabelValues(name)
 	}
 	m.state.DeletePartialMatch(prometheus.Labels{"integration": name})

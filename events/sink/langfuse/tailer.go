@@ -111,7 +111,7 @@ type Tailer struct {
 	cfg Config
 	o   TailOptions
 	c   *client
-	m   *metrics
+	m   *events.IntegrationMetrics
 
 	mu      sync.Mutex
 	h       events.SinkHealth
@@ -138,7 +138,7 @@ func NewTailer(cfg Config, o TailOptions) (*Tailer, error) {
 		return nil, err
 	}
 	o.defaults()
-	t := &Tailer{cfg: cfg, o: o, c: c, m: newMetrics(o.Registerer, o.Log), done: make(chan struct{})}
+	t := &Tailer{cfg: cfg, o: o, c: c, m: events.NewIntegrationMetrics(o.Registerer), done: make(chan struct{})}
 	t.h = events.SinkHealth{State: events.Healthy, Since: o.now(), HasOldestPending: true}
 	return t, nil
 }
@@ -151,7 +151,7 @@ func (t *Tailer) Start() {
 	t.startOnce.Do(func() {
 		ctx, cancel := context.WithCancel(context.Background())
 		t.cancel = cancel
-		t.m.init(t.cfg.Name)
+		t.m.Init(t.cfg.Name)
 		go func() {
 			defer close(t.done)
 			t.run(ctx)
@@ -181,7 +181,7 @@ func (t *Tailer) Stop(ctx context.Context) {
 }
 
 // Forget drops the tailer's metric series (the integration was removed).
-func (t *Tailer) Forget() { t.m.forget(t.cfg.Name) }
+func (t *Tailer) Forget() { t.m.Forget(t.cfg.Name) }
 
 // Health is the tailer's delivery health and counters since it started.
 // Counters count request records; QueueDepth is about how many records
