@@ -4,9 +4,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -15,12 +12,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/bulwarkhq/bulwark/test/nodepkg"
 )
 
 // The real MCP server and the Node SDK client the MCP tests use, installed
@@ -33,70 +31,12 @@ const (
 	nodeSDKVersion    = "1.32.2"
 )
 
-var (
-	npmOnce sync.Once
-	npmDir  string // holds node_modules
-	npmErr  error
-)
-
 // mcpNodeDir returns the npm directory holding server-everything and the
-// Node SDK, installing them on first use. Without node or npm, or when the
-// registry cannot be reached, the test is skipped (failed under CI=true).
+// Node SDK.
 func mcpNodeDir(t *testing.T) string {
 	t.Helper()
-	npmOnce.Do(func() { npmDir, npmErr = installNodePackages() })
-	if npmErr != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("MCP server-everything unavailable: %v", npmErr)
-		}
-		t.Skipf("skipping: MCP server-everything unavailable: %v", npmErr)
-	}
-	return npmDir
-}
-
-func installNodePackages() (string, error) {
-	if _, err := exec.LookPath("node"); err != nil {
-		return "", errors.New("node is not installed")
-	}
-	dir := os.Getenv("BULWARK_TEST_MCP_DIR")
-	if dir == "" {
-		dir = filepath.Join(os.TempDir(), "bulwark-mcp-test")
-	}
-	for _, p := range []struct{ name, version string }{{everythingPackage, everythingVersion}, {nodeSDKPackage, nodeSDKVersion}} {
-		pkgDir := filepath.Join(dir, "node_modules", filepath.FromSlash(p.name))
-		if npmVersion(pkgDir) == p.version {
-			continue
-		}
-		npm, err := exec.LookPath("npm")
-		if err != nil {
-			return "", errors.New("npm is not installed")
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return "", err
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-		out, err := exec.CommandContext(ctx, npm, "install", "--prefix", dir, "--no-audit", "--no-fund", p.name+"@"+p.version).CombinedOutput()
-		cancel()
-		if err != nil {
-			return "", fmt.Errorf("npm install %s@%s (registry unreachable?): %v\n%s", p.name, p.version, err, out)
-		}
-		if v := npmVersion(pkgDir); v != p.version {
-			return "", fmt.Errorf("npm installed %s version %q, want %s", p.name, v, p.version)
-		}
-	}
-	return dir, nil
-}
-
-func npmVersion(pkgDir string) string {
-	b, err := os.ReadFile(filepath.Join(pkgDir, "package.json"))
-	if err != nil {
-		return ""
-	}
-	var p struct {
-		Version string `json:"version"`
-	}
-	_ = json.Unmarshal(b, &p)
-	return p.Version
+	return nodepkg.Dir(t, "BULWARK_TEST_MCP_DIR", "bulwark-mcp-test",
+		nodepkg.Package{Name: everythingPackage, Version: everythingVersion}, nodepkg.Package{Name: nodeSDKPackage, Version: nodeSDKVersion})
 }
 
 // everythingIndex is server-everything's entry point.

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -19,20 +18,21 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/events"
 	"github.com/bulwarkhq/bulwark/events/sink/wire"
+
+	"github.com/bulwarkhq/bulwark/test/nodepkg"
 )
 
 // The real SMTP server (npm smtp-server) and parser (npm mailparser) the
 // tests deliver to, installed with npm into $BULWARK_TEST_SMTP_DIR (default
 // $TMPDIR/bulwark-smtp-test). mailparser 3.9.30 is the newest whose pinned
 // dependencies the registry here serves.
-var nodePackages = []struct{ name, version string }{{"smtp-server", "3.21.6"}, {"mailparser", "3.9.30"}}
+var nodePackages = []nodepkg.Package{{Name: "smtp-server", Version: "3.21.6"}, {Name: "mailparser", Version: "3.9.30"}}
 
 const (
 	testUser     = "bulwark-relay"
@@ -41,75 +41,11 @@ const (
 	goneRcpt     = "nobody@example.com" // answered 550 at RCPT
 )
 
-var (
-	npmOnce sync.Once
-	npmDir  string
-	npmErr  error
-)
-
-// smtpNodeDir returns the directory holding node_modules, installing the
-// packages on first use. Without node or npm, or when the registry cannot
-// be reached, the test is skipped (failed under CI=true).
+// smtpNodeDir returns the directory holding node_modules with the SMTP
+// server and parser.
 func smtpNodeDir(t *testing.T) string {
 	t.Helper()
-	npmOnce.Do(func() { npmDir, npmErr = installNodePackages() })
-	if npmErr != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("SMTP test server unavailable: %v", npmErr)
-		}
-		t.Skipf("skipping: SMTP test server unavailable: %v", npmErr)
-	}
-	return npmDir
-}
-
-func installNodePackages() (string, error) {
-	if _, err := exec.LookPath("node"); err != nil {
-		return "", errors.New("node is not installed")
-	}
-	dir := os.Getenv("BULWARK_TEST_SMTP_DIR")
-	if dir == "" {
-		dir = filepath.Join(os.TempDir(), "bulwark-smtp-test")
-	}
-	var missing []string
-	for _, p := range nodePackages {
-		if npmVersion(filepath.Join(dir, "node_modules", p.name)) != p.version {
-			missing = append(missing, p.name+"@"+p.version)
-		}
-	}
-	if len(missing) == 0 {
-		return dir, nil
-	}
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		return "", errors.New("npm is not installed")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	args := append([]string{"install", "--prefix", dir, "--no-audit", "--no-fund", "--save-exact"}, missing...)
-	if out, err := exec.CommandContext(ctx, npm, args...).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("npm install %s (registry unreachable?): %v\n%s", strings.Join(missing, " "), err, out)
-	}
-	for _, p := range nodePackages {
-		if v := npmVersion(filepath.Join(dir, "node_modules", p.name)); v != p.version {
-			return "", fmt.Errorf("npm installed %s version %q, want %s", p.name, v, p.version)
-		}
-	}
-	return dir, nil
-}
-
-func npmVersion(pkgDir string) string {
-	b, err := os.ReadFile(filepath.Join(pkgDir, "package.json"))
-	if err != nil {
-		return ""
-	}
-	var p struct {
-		Version string `json:"version"`
-	}
-	_ = json.Unmarshal(b, &p)
-	return p.Version
+	return nodepkg.Dir(t, "BULWARK_TEST_SMTP_DIR", "bulwark-smtp-test", nodePackages...)
 }
 
 // received is one message as the test server parsed it.
