@@ -76,7 +76,7 @@ func Install(dir string, pkgs ...Package) error {
 	defer cancel()
 	args := append([]string{"install", "--prefix", dir, "--no-audit", "--no-fund", "--save-exact"}, missing...)
 	if out, err := exec.CommandContext(ctx, npm, args...).CombinedOutput(); err != nil {
-		return fmt.Errorf("npm install %s (registry unreachable?): %v\n%s", strings.Join(missing, " "), err, out)
+		return fmt.Errorf("npm install %s (registry unreachable?): %w\n%s", strings.Join(missing, " "), err, out)
 	}
 	for _, p := range pkgs {
 		if v := Version(dir, p.Name); v != p.Version {
