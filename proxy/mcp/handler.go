@@ -267,16 +267,18 @@ func (h *Handler) serveStreamable(w http.ResponseWriter, r *http.Request) {
 			writeRPCError(w, http.StatusNotFound, -32001, "Session not found: initialize a new session.")
 			return
 		}
+		if answersAlone(r, msg) {
+			h.serveAlone(s, w, r, msg)
+			return
+		}
 		h.serveStream(s, w, r)
 		return
 	}
 	if req, isReq := msg.(*jsonrpc.Request); isReq && req.Method != "initialize" {
 		// Protocol 2026-07-28 has no sessions: answered one request at a time.
-		if body, err := io.ReadAll(r.Body); err == nil {
-			if version, ok := statelessVersion(r, body); ok {
-				h.serveStateless(w, r, x, body, req.Method, version)
-				return
-			}
+		if version, ok := statelessVersion(r, req.Params); ok {
+			h.serveStateless(w, r, x, req, version)
+			return
 		}
 	}
 	if req, isReq := msg.(*jsonrpc.Request); !isReq || req.Method != "initialize" {
@@ -327,6 +329,74 @@ func (h *Handler) serveStream(s *downSession, w http.ResponseWriter, r *http.Req
 	w, r, cancel := guard(w, r, h.cfg().WriteTimeout)
 	defer cancel()
 	s.streaming.ServeHTTP(w, r)
+}
+
+// answersAlone reports whether a POST on an established session is relayed
+// by Session.Call and answered with a plain JSON body (or 202), without the
+// go-sdk's streamable server transport in between. That is equivalent: the
+// relay puts only the answer on a POST's stream (everything else goes to
+// the standalone GET stream), and the spec lets a server answer a request
+// with application/json when it has nothing else to send on the stream.
+// Everything else keeps the transport: a client that does not accept JSON,
+// a resumption (Last-Event-ID), initialize, subscriptions/listen (a
+// long-lived stream), and requests of protocol 2026-07-28 and later, which
+// the transport refuses on a stateful session.
+//
+// A session's POSTs all take the same way as long as its client sends the
+// same headers, so the messages reach the server in the order the client
+// sent them.
+func answersAlone(r *http.Request, msg jsonrpc.Message) bool {
+	if len(r.Header.Values("Last-Event-ID")) > 0 || r.Header.Get("Mcp-Protocol-Version") >= ProtocolStateless || !acceptsJSON(r.Header) {
+		return false
+	}
+	if req, ok := msg.(*jsonrpc.Request); ok {
+		switch req.Method {
+		case "initialize", "subscriptions/listen":
+			return false
+		}
+		if bytes.Contains(req.Params, []byte(metaProtocolVersion)) {
+			return false
+		}
+	}
+	return true
+}
+
+// acceptsJSON reports whether the Accept header names application/json.
+func acceptsJSON(h http.Header) bool {
+	for _, v := range h.Values("Accept") {
+		for part := range strings.SplitSeq(v, ",") {
+			mt, _, _ := strings.Cut(part, ";")
+			if strings.EqualFold(strings.TrimSpace(mt), "application/json") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// serveAlone relays one POSTed message with Session.Call and answers it
+// with a JSON body, or 202 Accepted for a notification or a response.
+func (h *Handler) serveAlone(s *downSession, w http.ResponseWriter, r *http.Request, msg jsonrpc.Message) {
+	resp, err := s.relay.Call(r.Context(), msg)
+	switch {
+	case errors.Is(err, errSessionEnded):
+		writeRPCError(w, http.StatusNotFound, -32001, "Session not found: initialize a new session.")
+		return
+	case err != nil:
+		return // the client went away
+	case resp == nil:
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	b, err := jsonrpc.EncodeMessage(resp)
+	if err != nil {
+		writeRPCError(w, http.StatusInternalServerError, CodeGatewayError, "The answer could not be encoded.")
+		return
+	}
+	w, _, cancel := guard(w, r, h.cfg().WriteTimeout)
+	defer cancel()
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b)
 }
 
 // errTooManySessions refuses a session beyond MaxSessions.

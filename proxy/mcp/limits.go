@@ -345,7 +345,7 @@ func checkClientMessage(body []byte) (msg jsonrpc.Message, status int, reply []b
 	if body[0] == '[' {
 		return nil, http.StatusBadRequest, rpcErrorBody(nil, jsonrpc.CodeInvalidRequest, "JSON-RPC batches are not supported (MCP 2025-06-18 and later): send one message per request.")
 	}
-	m, err := jsonrpc.DecodeMessage(body)
+	m, err := decodeMessage(body)
 	if err != nil {
 		if !jsonValid(body) {
 			return nil, http.StatusBadRequest, rpcErrorBody(nil, jsonrpc.CodeParseError, "Parse error: the body is not a JSON-RPC message: "+err.Error())

@@ -1,6 +1,7 @@
 package mcp
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -54,6 +55,8 @@ type muxRoute struct {
 	session int64
 	id      jsonrpc.ID
 	token   json.RawMessage
+	// wait takes the answer of a Call (session is 0 then).
+	wait chan *jsonrpc.Response
 }
 
 // NewMux returns a mux dialing the upstream with dial on first use.
@@ -72,7 +75,7 @@ func (m *Mux) Open(ctx context.Context) (sdk.Connection, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.conn == nil {
-		return nil, errors.New("the shared MCP server connection is not available")
+		return nil, errMuxUnavailable
 	}
 	m.seq++
 	c := &muxConn{m: m, id: m.seq, in: make(chan jsonrpc.Message, 64), done: make(chan struct{})}
@@ -176,6 +179,10 @@ func (m *Mux) readLoop(conn sdk.Connection) {
 			delete(m.routes, idKey(v.ID))
 			s := m.sessions[rt.session]
 			m.mu.Unlock()
+			if ok && rt.wait != nil {
+				rt.wait <- &jsonrpc.Response{ID: rt.id, Result: v.Result, Error: v.Error} // buffered for the one answer
+				continue
+			}
 			if ok && s != nil {
 				s.deliver(&jsonrpc.Response{ID: rt.id, Result: v.Result, Error: v.Error})
 			}
@@ -235,6 +242,11 @@ func (m *Mux) fail(conn sdk.Connection, err error) {
 	m.nextDial = time.Now().Add(backoff(m.failures))
 	sessions := m.sessions
 	m.sessions = map[int64]*muxConn{}
+	for _, rt := range m.routes {
+		if rt.wait != nil { // a Call in flight: answered like a session's call
+			rt.wait <- errorReply(rt.id, CodeServerGone, serverGoneMessage, nil)
+		}
+	}
 	m.routes, m.tokens = map[string]muxRoute{}, map[string]muxRoute{}
 	closed := m.closed
 	m.mu.Unlock()
@@ -294,7 +306,7 @@ func (m *Mux) send(ctx context.Context, s *muxConn, msg jsonrpc.Message) error {
 			return nil
 		}
 		up, _ := jsonrpc.MakeID("s" + strconv.FormatInt(s.id, 10) + ":" + idKey(v.ID))
-		params := m.rewriteToken(s, v.Params)
+		params, _ := m.rewriteToken("s", s.id, v.Params)
 		m.mu.Lock()
 		m.routes[idKey(up)] = muxRoute{session: s.id, id: v.ID}
 		m.mu.Unlock()
@@ -305,28 +317,103 @@ func (m *Mux) send(ctx context.Context, s *muxConn, msg jsonrpc.Message) error {
 	return nil
 }
 
-// rewriteToken makes params._meta.progressToken unique and remembers it.
-func (m *Mux) rewriteToken(s *muxConn, params json.RawMessage) json.RawMessage {
+// rewriteToken makes params._meta.progressToken unique (prefix and owner
+// make it so) and remembers it under the key it returns ("" when params
+// carry no token).
+func (m *Mux) rewriteToken(prefix string, owner int64, params json.RawMessage) (json.RawMessage, string) {
+	// Spare the decoding of every request: the key is spelled either as
+	// such or with a \u escape.
+	if !bytes.Contains(params, []byte(`progressToken`)) && !bytes.Contains(params, []byte(`\u`)) {
+		return params, ""
+	}
 	var p map[string]json.RawMessage
 	if json.Unmarshal(params, &p) != nil || p["_meta"] == nil {
-		return params
+		return params, ""
 	}
 	var meta map[string]json.RawMessage
 	if json.Unmarshal(p["_meta"], &meta) != nil || meta["progressToken"] == nil {
-		return params
+		return params, ""
 	}
 	orig := meta["progressToken"]
-	tok, _ := json.Marshal("s" + strconv.FormatInt(s.id, 10) + ":" + string(orig))
-	m.mu.Lock()
-	m.tokens[string(tok)] = muxRoute{session: s.id, token: orig}
-	m.mu.Unlock()
+	tok, _ := json.Marshal(prefix + strconv.FormatInt(owner, 10) + ":" + string(orig))
 	meta["progressToken"] = tok
 	p["_meta"], _ = json.Marshal(meta)
 	b, err := json.Marshal(p)
 	if err != nil {
-		return params
+		return params, ""
 	}
-	return b
+	m.mu.Lock()
+	m.tokens[string(tok)] = muxRoute{session: owner, token: orig}
+	m.mu.Unlock()
+	return b, string(tok)
+}
+
+// errMuxUnavailable is why a session or call cannot use the shared connection.
+var errMuxUnavailable = errors.New("the shared MCP server connection is not available")
+
+// Call sends one request over the shared connection and returns the
+// server's answer, in the caller's goroutine: the stateless requests of
+// protocol 2026-07-28 need no session of their own. The request id (and a
+// progress token) are made unique upstream and the answer carries the
+// original id. When the connection fails the answer is a CodeServerGone
+// error, as for a session's call. The error is the dial's, the write's
+// (errWrite wraps it), or ctx's.
+func (m *Mux) Call(ctx context.Context, req *jsonrpc.Request) (*jsonrpc.Response, error) {
+	if err := m.ensure(ctx); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	conn := m.conn
+	if conn == nil {
+		m.mu.Unlock()
+		return nil, errMuxUnavailable
+	}
+	m.seq++
+	n := m.seq
+	m.mu.Unlock()
+	up, _ := jsonrpc.MakeID("c" + strconv.FormatInt(n, 10) + ":" + idKey(req.ID))
+	upKey := idKey(up)
+	params, tok := m.rewriteToken("c", n, req.Params)
+	wait := make(chan *jsonrpc.Response, 1)
+	m.mu.Lock()
+	m.routes[upKey] = muxRoute{id: req.ID, wait: wait}
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		delete(m.routes, upKey)
+		if tok != "" {
+			delete(m.tokens, tok)
+		}
+		m.mu.Unlock()
+	}()
+	if err := conn.Write(ctx, &jsonrpc.Request{ID: up, Method: req.Method, Params: params}); err != nil {
+		return nil, &writeError{err}
+	}
+	select {
+	case r := <-wait:
+		return r, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// writeError is a failed write to the server.
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
+
+// Ready dials and initializes the shared connection if there is none.
+func (m *Mux) Ready(ctx context.Context) error {
+	if err := m.ensure(ctx); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.conn == nil {
+		return errMuxUnavailable
+	}
+	return nil
 }
 
 // rewriteCancel maps the request id a client cancels to the upstream id.

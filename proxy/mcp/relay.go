@@ -96,6 +96,9 @@ type pending struct {
 	method string
 	call   *Call
 	paged  bool // a listing request for a page after the first
+	// wait, when set, takes the answer instead of the client queue: the
+	// request came through Session.Call (a POST answered on its own).
+	wait chan *jsonrpc.Response
 }
 
 // Session relays one client session to its upstream connection.
@@ -113,6 +116,10 @@ type Session struct {
 	relisting atomic.Int64 // unix nanos of the relist in flight, 0 when none
 	closed    atomic.Bool
 	done      chan struct{}
+	// life lasts as long as the session: what Call starts upstream lives
+	// with the session, not with the client's request.
+	life context.Context
+	stop context.CancelFunc
 
 	// Everything to the client goes through out, written by one goroutine
 	// (see outQueue for the policy).
@@ -129,10 +136,18 @@ func NewSession(id string, c Client, down, up sdk.Connection, hooks Hooks, log *
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	life, stop := context.WithCancel(context.Background())
 	return &Session{ID: id, Client: c, down: down, up: up, hooks: hooks, log: log,
-		pending: map[jsonrpc.ID]pending{}, done: make(chan struct{}),
+		pending: map[jsonrpc.ID]pending{}, done: make(chan struct{}), life: life, stop: stop,
 		out: newOutQueue(queueMessages, queueBytes), writeTimeout: clientWriteTimeout,
 		writerDone: make(chan struct{})}
+}
+
+// newCallSession is a session that only judges requests and their answers
+// (request, response) for a caller that relays them itself: no
+// connections, no loops.
+func newCallSession(id string, c Client, hooks Hooks, log *slog.Logger) *Session {
+	return &Session{ID: id, Client: c, hooks: hooks, log: log, pending: map[jsonrpc.ID]pending{}}
 }
 
 // Dropped is the number of server notifications the session dropped because
@@ -169,6 +184,7 @@ func (s *Session) Run(ctx context.Context) error {
 // Close ends the session.
 func (s *Session) Close() {
 	if s.closed.CompareAndSwap(false, true) {
+		s.stop()
 		_ = s.down.Close()
 		_ = s.up.Close()
 		close(s.done)
@@ -206,7 +222,7 @@ func (s *Session) fromClient(ctx context.Context) error {
 				}
 				continue
 			}
-			fwd, reply := s.request(ctx, m)
+			fwd, reply := s.request(ctx, m, nil)
 			if reply != nil {
 				if err := s.send(ctx, reply); err != nil {
 					return err
@@ -225,6 +241,70 @@ func (s *Session) fromClient(ctx context.Context) error {
 	}
 }
 
+// errSessionEnded is Call's error when the session ended before the
+// message could be relayed or answered.
+var errSessionEnded = errors.New("the MCP session ended")
+
+// Call relays one message the client sent on its own, in the caller's
+// goroutine, as the relay's loop relays a message read from the client, and
+// returns the answer to a request: the server's (inspected) or the
+// gateway's refusal. For a notification or a response it returns nil once
+// the message went upstream. It serves POSTs answered with a plain JSON
+// body, skipping the client queue: the answer to a request is the only
+// message of such a POST's stream (the relay sends notifications and server
+// requests on the standalone stream). The error is ctx's when the client
+// went away first, or errSessionEnded.
+func (s *Session) Call(ctx context.Context, msg jsonrpc.Message) (*jsonrpc.Response, error) {
+	if s.closed.Load() {
+		return nil, errSessionEnded
+	}
+	m, ok := msg.(*jsonrpc.Request)
+	if !ok { // the client answers a server request (sampling, elicitation, roots)
+		return nil, s.forward(msg)
+	}
+	if _, known := clientMethods[m.Method]; !known {
+		if !m.IsCall() {
+			s.log.Debug("mcp client notification of an unknown method dropped", "method", m.Method)
+			return nil, nil
+		}
+		return errorReply(m.ID, jsonrpc.CodeMethodNotFound, fmt.Sprintf("Method not found: %q is not an MCP method this gateway relays.", m.Method), nil), nil
+	}
+	if !m.IsCall() {
+		return nil, s.forward(m)
+	}
+	wait := make(chan *jsonrpc.Response, 1)
+	fwd, reply := s.request(s.life, m, wait)
+	if reply != nil {
+		return reply, nil
+	}
+	_ = s.forward(fwd) // on failure, the calls in flight (this one too) were answered
+	select {
+	case r := <-wait:
+		return r, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.done:
+		select {
+		case r := <-wait:
+			return r, nil
+		default:
+			return nil, errSessionEnded
+		}
+	}
+}
+
+// forward writes a client message upstream. When that fails the session
+// ends as when the relay's loop cannot write: the calls in flight are
+// answered with CodeServerGone first.
+func (s *Session) forward(m jsonrpc.Message) error {
+	if err := s.up.Write(s.life, m); err != nil {
+		_ = s.upstreamFailed(s.life, err)
+		s.Close()
+		return errSessionEnded
+	}
+	return nil
+}
+
 func (s *Session) forget(id jsonrpc.ID) {
 	s.mu.Lock()
 	delete(s.pending, id)
@@ -241,9 +321,10 @@ func errorReply(id jsonrpc.ID, code int64, msg string, data any) *jsonrpc.Respon
 }
 
 // request decides about a client call: forward it (possibly changed) or
-// answer it here with an error.
-func (s *Session) request(ctx context.Context, m *jsonrpc.Request) (*jsonrpc.Request, *jsonrpc.Response) {
-	p := pending{method: m.Method}
+// answer it here with an error. The server's answer goes to wait when it is
+// set, else to the client queue.
+func (s *Session) request(ctx context.Context, m *jsonrpc.Request, wait chan *jsonrpc.Response) (*jsonrpc.Request, *jsonrpc.Response) {
+	p := pending{method: m.Method, wait: wait}
 	if _, isList := listKinds[m.Method]; isList {
 		var params struct {
 			Cursor string `json:"cursor"`
@@ -353,8 +434,12 @@ func (s *Session) fromServer(ctx context.Context) error {
 		}
 		switch m := msg.(type) {
 		case *jsonrpc.Response:
-			out := s.response(ctx, m)
+			out, wait := s.response(ctx, m)
 			if out == nil {
+				continue
+			}
+			if wait != nil {
+				wait <- out // buffered for the one answer
 				continue
 			}
 			if err := s.send(ctx, out); err != nil {
@@ -392,19 +477,25 @@ func (s *Session) upstreamFailed(ctx context.Context, err error) error {
 	s.mu.Lock()
 	var ids []jsonrpc.ID
 	var calls []*Call
+	answered := 0
 	for id, p := range s.pending {
 		if strings.HasSuffix(p.method, "#own") {
 			continue
 		}
-		ids = append(ids, id)
+		if p.wait != nil { // buffered for the one answer, taken off pending here
+			p.wait <- errorReply(id, CodeServerGone, serverGoneMessage, nil)
+			answered++
+		} else {
+			ids = append(ids, id)
+		}
 		if p.call != nil {
 			calls = append(calls, p.call)
 		}
 	}
 	s.pending = map[jsonrpc.ID]pending{}
 	s.mu.Unlock()
-	if len(ids) > 0 {
-		s.log.Warn("mcp server connection failed; answering the calls in flight", "calls", len(ids), "err", err)
+	if n := len(ids) + answered; n > 0 {
+		s.log.Warn("mcp server connection failed; answering the calls in flight", "calls", n, "err", err)
 	}
 	for _, c := range calls {
 		s.finish(c, bulwark.VerdictError, serverGoneMessage)
@@ -451,14 +542,20 @@ var listKinds = map[string]struct {
 }
 
 // response handles the server's answer to a request; nil means drop it.
-func (s *Session) response(ctx context.Context, m *jsonrpc.Response) *jsonrpc.Response {
+// wait is where the answer goes when its request came through Call.
+func (s *Session) response(ctx context.Context, m *jsonrpc.Response) (out *jsonrpc.Response, wait chan *jsonrpc.Response) {
 	s.mu.Lock()
 	p, ok := s.pending[m.ID]
 	delete(s.pending, m.ID)
 	s.mu.Unlock()
 	if !ok {
-		return m // not ours to judge (e.g. a late answer after a client cancel)
+		return m, nil // not ours to judge (e.g. a late answer after a client cancel)
 	}
+	return s.answer(ctx, p, m), p.wait
+}
+
+// answer inspects the server's answer m to the request p.
+func (s *Session) answer(ctx context.Context, p pending, m *jsonrpc.Response) *jsonrpc.Response {
 	own := strings.HasSuffix(p.method, "#own")
 	method := strings.TrimSuffix(p.method, "#own")
 	if own {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"sync"
@@ -31,16 +32,14 @@ const (
 )
 
 // statelessVersion returns the protocol version a session-less POST asks
-// for: the per-request _meta version, or the header. ok is false for a
-// legacy request (which must start with initialize).
-func statelessVersion(r *http.Request, body []byte) (version string, ok bool) {
-	var msg struct {
-		Params struct {
-			Meta map[string]json.RawMessage `json:"_meta"`
-		} `json:"params"`
+// for: the per-request _meta version in params, or the header. ok is false
+// for a legacy request (which must start with initialize).
+func statelessVersion(r *http.Request, params json.RawMessage) (version string, ok bool) {
+	var p struct {
+		Meta map[string]json.RawMessage `json:"_meta"`
 	}
-	_ = json.Unmarshal(body, &msg)
-	if raw := msg.Params.Meta[metaProtocolVersion]; raw != nil {
+	_ = json.Unmarshal(params, &p)
+	if raw := p.Meta[metaProtocolVersion]; raw != nil {
 		_ = json.Unmarshal(raw, &version)
 	}
 	if version == "" {
@@ -78,23 +77,16 @@ func (h *Handler) statelessMux() *Mux {
 }
 
 // serveStateless answers one session-less request of protocol 2026-07-28.
-func (h *Handler) serveStateless(w http.ResponseWriter, r *http.Request, x *inspect.Exchange, body []byte, method, version string) {
+// It is judged like a session's request (approval, policies, records) and
+// relayed over the proxy's shared upstream session by Mux.Call, all in this
+// goroutine: no session loop, queue or goroutine of its own.
+func (h *Handler) serveStateless(w http.ResponseWriter, r *http.Request, x *inspect.Exchange, req *jsonrpc.Request, version string) {
 	if hv := r.Header.Get("Mcp-Protocol-Version"); hv != version {
 		writeRPCError(w, http.StatusBadRequest, -32600, "The MCP-Protocol-Version header must be present and equal params._meta[\""+metaProtocolVersion+"\"].")
 		return
 	}
-	if hm := r.Header.Get("Mcp-Method"); hm != "" && hm != method {
+	if hm := r.Header.Get("Mcp-Method"); hm != "" && hm != req.Method {
 		writeRPCError(w, http.StatusBadRequest, -32600, "The Mcp-Method header does not match the method of the body.")
-		return
-	}
-	msg, err := jsonrpc.DecodeMessage(body)
-	if err != nil {
-		writeRPCError(w, http.StatusBadRequest, -32700, "Parse error: "+err.Error())
-		return
-	}
-	req, ok := msg.(*jsonrpc.Request)
-	if !ok {
-		writeRPCError(w, http.StatusBadRequest, -32600, "A stateless request must be a JSON-RPC request or notification.")
 		return
 	}
 	if !req.IsCall() {
@@ -104,33 +96,39 @@ func (h *Handler) serveStateless(w http.ResponseWriter, r *http.Request, x *insp
 	mux := h.statelessMux()
 	ctx, cancel := context.WithTimeout(r.Context(), statelessTimeout)
 	defer cancel()
-	up, err := mux.Open(ctx)
-	if err != nil {
+	if err := mux.Ready(ctx); err != nil {
 		h.openFailed(w, err)
 		return
 	}
-	var resp jsonrpc.Message
+	var resp *jsonrpc.Response
 	if req.Method == "server/discover" {
 		resp = discoverResult(req.ID, mux)
-		_ = up.Close()
 	} else {
 		req.Params = stripProtocolMeta(req.Params)
-		one := newOneShot(req)
 		c := h.cfg()
-		sess := NewSession("stateless-"+newSessionID(), Client{Group: x.Group, Key: x.Key}, one, up, c.Hooks, c.Log)
-		go func() { _ = sess.Run(ctx) }()
-		select {
-		case resp = <-one.resp:
-		case <-ctx.Done():
-		}
-		sess.Close()
+		sess := newCallSession("stateless-"+newSessionID(), Client{Group: x.Group, Key: x.Key}, c.Hooks, c.Log)
+		fwd, reply := sess.request(ctx, req, nil)
+		resp = reply
 		if resp == nil {
-			writeRPCError(w, http.StatusGatewayTimeout, -32000, "The MCP server did not answer in time.")
-			return
+			up, err := mux.Call(ctx, fwd)
+			var we *writeError
+			switch {
+			case errors.As(err, &we):
+				// As a session's relay does when it cannot write to the server.
+				c.Log.Warn("mcp server connection failed; answering the calls in flight", "calls", 1, "err", err)
+				up = errorReply(fwd.ID, CodeServerGone, serverGoneMessage, nil)
+			case err != nil && ctx.Err() != nil:
+				writeRPCError(w, http.StatusGatewayTimeout, -32000, "The MCP server did not answer in time.")
+				return
+			case err != nil:
+				h.openFailed(w, err)
+				return
+			}
+			resp, _ = sess.response(ctx, up)
 		}
 	}
-	if rr, ok := resp.(*jsonrpc.Response); ok && rr.Error == nil {
-		rr.Result = withResultType(rr.Result)
+	if resp.Error == nil {
+		resp.Result = withResultType(resp.Result)
 	}
 	b, err := jsonrpc.EncodeMessage(resp)
 	if err != nil {

@@ -1,0 +1,95 @@
+package mcp
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+)
+
+var wireSeeds = []string{
+	`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hi"}}}`,
+	`{"jsonrpc":"2.0","id":"a","method":"ping"}`,
+	`{"jsonrpc":"2.0","method":"notifications/initialized"}`,
+	`{"jsonrpc":"2.0","id":1.5,"method":"x","params":null}`,
+	`{"jsonrpc":"2.0","id":true,"method":"x"}`,
+	`{"jsonrpc":"2.0","id":null,"method":""}`,
+	`{"jsonrpc":"1.0","id":1,"method":"x"}`,
+	`{"id":1,"method":"x"}`,
+	`{"jsonrpc":"2.0","ID":1,"Method":"x"}`,
+	`{"jsonrpc":"2.0","id":1,"method":5}`,
+	`{"jsonrpc":"2.0","id":1,"method":"a","method":"b"}`,
+	`{"jsonrpc":"2.0","id":1,"result":{"content":[]}}`,
+	`{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"no"}}`,
+	`{"jsonrpc":"2.0","result":{}}`,
+	`{"jsonrpc":"2.0","id":1,"method":"x"} trailing`,
+	`{"jsonrpc":"2.0","id":1,"method":"x","params":` + strings.Repeat("[", 1001) + strings.Repeat("]", 1001) + `}`,
+	`[{"jsonrpc":"2.0","id":1,"method":"x"}]`,
+	`null`,
+	`{"jsonrpc":"2.0","id":{"a":1},"method":"x"}`,
+	`{"jsonrpc":"2.0","id":1e400,"method":"x"}`,
+	`{"jsonrpc":"2.0","id":1,"method":"\ud800"}`,
+}
+
+// sameDecoding fails unless decodeMessage and the go-sdk's decoder agree:
+// both refuse data, or both return equal messages.
+func sameDecoding(t *testing.T, data []byte) {
+	t.Helper()
+	want, werr := jsonrpc.DecodeMessage(data)
+	got, gerr := decodeMessage(data)
+	if (werr == nil) != (gerr == nil) {
+		t.Fatalf("%q: go-sdk error %v, decodeMessage error %v", data, werr, gerr)
+	}
+	if werr != nil {
+		return
+	}
+	if wr, ok := want.(*jsonrpc.Request); ok {
+		gr, ok := got.(*jsonrpc.Request)
+		if !ok || gr.Method != wr.Method || gr.ID != wr.ID || string(gr.Params) != string(wr.Params) {
+			t.Fatalf("%q: go-sdk %+v, decodeMessage %+v", data, want, got)
+		}
+		return
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%q: go-sdk %+v, decodeMessage %+v", data, want, got)
+	}
+}
+
+func TestDecodeMessageAsGoSDK(t *testing.T) {
+	for _, s := range wireSeeds {
+		sameDecoding(t, []byte(s))
+	}
+}
+
+// FuzzDecodeMessage: the relay's decoder accepts and refuses what the
+// go-sdk's does, with the same messages.
+func FuzzDecodeMessage(f *testing.F) {
+	for _, s := range wireSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) { sameDecoding(t, data) })
+}
+
+func BenchmarkDecodeMessage(b *testing.B) {
+	msg := []byte(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"message":"` + benchProse + `"}}}`)
+	b.Run("relay", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := decodeMessage(msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("go-sdk", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := jsonrpc.DecodeMessage(msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// benchProse is the kind of argument test/benchmcp sends (about 1 KiB).
+var benchProse = strings.Repeat("The quarterly report lists the orders shipped from the northern warehouse, grouped by week. ", 12)
