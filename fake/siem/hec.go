@@ -37,10 +37,32 @@ type HEC struct {
 	RequireChannel bool
 	// Indexes, when set, are the only indexes the token may write.
 	Indexes []string
+	// Ack turns indexer acknowledgement on for the token, as Splunk does:
+	// an event request then needs a channel (code 10 otherwise) and its
+	// answer carries an "ackId" counting from 0 per channel; POST
+	// /services/collector/ack?channel=<guid> with {"acks":[ids]} answers
+	// {"acks":{"<id>":bool}}. Without Ack the ack endpoint answers 400
+	// code 14 "ACK is disabled".
+	Ack bool
+	// AckAfter is how many ack queries answer false for an id before it
+	// reads true (0: true on the first query). An id read as true is
+	// forgotten, as Splunk does, so a later query answers false.
+	AckAfter int
+	// NeverAck keeps every id false: the events were "lost" before being
+	// indexed.
+	NeverAck bool
 
 	events   []HECEvent
 	batches  []int
 	lastBody []byte
+	acks     map[string]*hecChannel
+	ackPolls int
+}
+
+// hecChannel is one channel's pending ackIds: id → queries answered false.
+type hecChannel struct {
+	next    int64
+	pending map[int64]int
 }
 
 // NewHEC accepts token.
@@ -92,8 +114,46 @@ func hecFault(w http.ResponseWriter, status int) {
 	}
 }
 
+// AckPolls counts the requests to the ack endpoint that were answered 200.
+func (h *HEC) AckPolls() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.ackPolls
+}
+
+// PendingAcks is how many ackIds have not been read as true yet.
+func (h *HEC) PendingAcks() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, c := range h.acks {
+		n += len(c.pending)
+	}
+	return n
+}
+
+// authorize checks the token; it answers and returns false when it fails.
+func (h *HEC) authorize(w http.ResponseWriter, r *http.Request) bool {
+	auth := r.Header.Get("Authorization")
+	if auth == "" {
+		h.reject("no Authorization")
+		hecAnswer(w, http.StatusUnauthorized, 2, "Token is required")
+		return false
+	}
+	if scheme, tok, _ := strings.Cut(auth, " "); scheme != "Splunk" || tok != h.token {
+		h.reject("bad Authorization " + auth)
+		hecAnswer(w, http.StatusForbidden, 4, "Invalid token")
+		return false
+	}
+	return true
+}
+
 func (h *HEC) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.inject(w, r, hecFault) {
+		return
+	}
+	if r.Method == http.MethodPost && r.URL.Path == "/services/collector/ack" {
+		h.serveAck(w, r)
 		return
 	}
 	if r.Method != http.MethodPost || r.URL.Path != "/services/collector/event" {
@@ -101,19 +161,11 @@ func (h *HEC) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hecAnswer(w, http.StatusNotFound, 404, "The requested URL was not found on this server.")
 		return
 	}
-	auth := r.Header.Get("Authorization")
-	if auth == "" {
-		h.reject("no Authorization")
-		hecAnswer(w, http.StatusUnauthorized, 2, "Token is required")
-		return
-	}
-	if scheme, tok, _ := strings.Cut(auth, " "); scheme != "Splunk" || tok != h.token {
-		h.reject("bad Authorization " + auth)
-		hecAnswer(w, http.StatusForbidden, 4, "Invalid token")
+	if !h.authorize(w, r) {
 		return
 	}
 	ch := r.Header.Get("X-Splunk-Request-Channel")
-	if ch != "" && !guid.MatchString(ch) || h.RequireChannel && ch == "" {
+	if ch != "" && !guid.MatchString(ch) || (h.RequireChannel || h.Ack) && ch == "" {
 		h.reject("bad channel " + ch)
 		hecAnswer(w, http.StatusBadRequest, 10, "Data channel is missing")
 		return
@@ -148,8 +200,91 @@ func (h *HEC) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.events = append(h.events, evs...)
 	h.batches = append(h.batches, len(evs))
 	h.lastBody = body
+	if !h.Ack {
+		h.mu.Unlock()
+		hecAnswer(w, http.StatusOK, 0, "Success")
+		return
+	}
+	if h.acks == nil {
+		h.acks = map[string]*hecChannel{}
+	}
+	c := h.acks[strings.ToLower(ch)]
+	if c == nil {
+		c = &hecChannel{pending: map[int64]int{}}
+		h.acks[strings.ToLower(ch)] = c
+	}
+	id := c.next
+	c.next++
+	c.pending[id] = 0
 	h.mu.Unlock()
-	hecAnswer(w, http.StatusOK, 0, "Success")
+	hecAnswer(w, http.StatusOK, 0, "Success", "ackId", id)
+}
+
+// serveAck answers an indexer acknowledgement query. The channel comes
+// from the query string or the X-Splunk-Request-Channel header; the body
+// must be exactly {"acks":[<non-negative integers>]}.
+func (h *HEC) serveAck(w http.ResponseWriter, r *http.Request) {
+	if !h.authorize(w, r) {
+		return
+	}
+	if !h.Ack {
+		h.reject("ack query with acknowledgement off")
+		hecAnswer(w, http.StatusBadRequest, 14, "ACK is disabled")
+		return
+	}
+	ch, hc := r.URL.Query().Get("channel"), r.Header.Get("X-Splunk-Request-Channel")
+	if ch == "" {
+		ch = hc
+	} else if hc != "" && !strings.EqualFold(hc, ch) {
+		h.reject("channel in query and header differ")
+		hecAnswer(w, http.StatusBadRequest, 11, "Invalid data channel")
+		return
+	}
+	if !guid.MatchString(ch) {
+		h.reject("ack query: bad channel " + ch)
+		hecAnswer(w, http.StatusBadRequest, 10, "Data channel is missing")
+		return
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	var q struct {
+		Acks *[]int64 `json:"acks"`
+	}
+	if err := dec.Decode(&q); err != nil || q.Acks == nil || len(*q.Acks) == 0 || dec.More() {
+		h.reject(fmt.Sprintf("ack query body: %v", err))
+		hecAnswer(w, http.StatusBadRequest, 6, "Invalid data format")
+		return
+	}
+	out := map[string]bool{}
+	h.mu.Lock()
+	c := h.acks[strings.ToLower(ch)]
+	for _, id := range *q.Acks {
+		if id < 0 {
+			h.mu.Unlock()
+			h.reject(fmt.Sprintf("ack query: negative id %d", id))
+			hecAnswer(w, http.StatusBadRequest, 6, "Invalid data format")
+			return
+		}
+		key := strconv.FormatInt(id, 10)
+		polls, ok := 0, false
+		if c != nil {
+			polls, ok = c.pending[id]
+		}
+		switch {
+		case !ok || h.NeverAck:
+			out[key] = false
+		case polls >= h.AckAfter:
+			out[key] = true
+			delete(c.pending, id)
+		default:
+			out[key] = false
+			c.pending[id] = polls + 1
+		}
+	}
+	h.ackPolls++
+	h.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	_ = json.NewEncoder(w).Encode(map[string]any{"acks": out})
 }
 
 // parse reads concatenated JSON objects strictly.
