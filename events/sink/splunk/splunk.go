@@ -1,5 +1,7 @@
 // Package splunk sends events to a Splunk HTTP Event Collector (HEC) as
-// concatenated-JSON batches to /services/collector/event.
+// concatenated-JSON batches to /services/collector/event and, when indexer
+// acknowledgement is on, polls /services/collector/ack until the batch is
+// indexed before it counts as delivered.
 package splunk
 
 import (
@@ -9,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"regexp"
 	"strconv"
@@ -28,6 +31,15 @@ const (
 	DefaultSource     = "bulwark"
 	DefaultSourcetype = "bulwark:event"
 	endpoint          = "/services/collector/event"
+	ackEndpoint       = "/services/collector/ack"
+	// DefaultAckTimeout bounds the wait for an indexer acknowledgement.
+	// It leaves room for the POST inside the dispatcher's 30 s bound of
+	// one delivery, so a missing acknowledgement is reported as such.
+	DefaultAckTimeout = 20 * time.Second
+	// MaxAckTimeout is the most that fits the dispatcher's bound.
+	MaxAckTimeout = 25 * time.Second
+	ackPollStart  = 500 * time.Millisecond
+	ackPollMax    = 5 * time.Second
 )
 
 // Config is one Splunk HEC integration.
@@ -48,6 +60,13 @@ type Config struct {
 	// Channel is sent as X-Splunk-Request-Channel (a GUID), needed when the
 	// token has indexer acknowledgement on.
 	Channel string `json:"channel,omitempty"`
+	// Ack waits, after each accepted batch, until HEC reports it indexed
+	// (the token must have indexer acknowledgement on; needs Channel). A
+	// batch not acknowledged within AckTimeout is sent again.
+	Ack bool `json:"ack,omitempty" help:"Wait for indexer acknowledgement of each batch (needs channel and a token with acknowledgement on); unacknowledged batches are sent again."`
+	// AckTimeout bounds the wait for an acknowledgement (default 20s, at
+	// most 25s).
+	AckTimeout time.Duration `json:"ack_timeout,omitempty" help:"How long to wait for an acknowledgement before sending the batch again (default 20 s, at most 25 s)."`
 	// Format is the shape of the "event" field: native (default), ecs or ocsf.
 	Format string `json:"format,omitempty" enum:"native,ecs,ocsf" help:"Shape of the event field (default native)."`
 	// MaxBatch is how many events one request carries (default 100).
@@ -76,6 +95,12 @@ func (c *Config) Validate() error {
 	if c.Channel != "" && !guid.MatchString(c.Channel) {
 		return errors.New("channel must be a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)")
 	}
+	if c.Ack && c.Channel == "" {
+		return errors.New("ack requires channel: set a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx) of your choice")
+	}
+	if c.AckTimeout < 0 || c.AckTimeout > MaxAckTimeout {
+		return fmt.Errorf("ack_timeout must be between 0 (the default %s) and %s: the dispatcher bounds one delivery, acknowledgement included, at 30s", DefaultAckTimeout, MaxAckTimeout)
+	}
 	if c.Index != "" && strings.ContainsAny(c.Index, " \t\r\n/") {
 		return errors.New("index must be a plain index name")
 	}
@@ -94,7 +119,11 @@ func (c *Config) Validate() error {
 type splunk struct {
 	cfg    Config
 	url    string
+	ackURL string
 	client *http.Client
+	// poll is the first wait before asking for an acknowledgement; it
+	// grows by half each time up to ackPollMax. Tests shorten it.
+	poll time.Duration
 }
 
 // New validates cfg and returns the sink.
@@ -118,11 +147,14 @@ func New(cfg Config) (events.Sink, error) {
 	if cfg.Host == "" {
 		cfg.Host, _ = os.Hostname()
 	}
-	u := strings.TrimRight(cfg.URL, "/")
-	if !strings.HasSuffix(u, endpoint) {
-		u += endpoint
+	if cfg.AckTimeout == 0 {
+		cfg.AckTimeout = DefaultAckTimeout
 	}
-	return &splunk{cfg: cfg, url: u, client: c}, nil
+	base := strings.TrimSuffix(strings.TrimRight(cfg.URL, "/"), endpoint)
+	return &splunk{
+		cfg: cfg, url: base + endpoint, client: c, poll: ackPollStart,
+		ackURL: base + ackEndpoint + "?channel=" + neturl.QueryEscape(cfg.Channel),
+	}, nil
 }
 
 func (s *splunk) Name() string { return s.cfg.Name }
@@ -182,7 +214,68 @@ func (s *splunk) Deliver(ctx context.Context, evs []bulwark.Event) error {
 	if err != nil {
 		return err
 	}
-	return resp.Failure(detail(resp.Body))
+	if err := resp.Failure(detail(resp.Body)); err != nil || !s.cfg.Ack {
+		return err
+	}
+	var answer struct {
+		AckID *int64 `json:"ackId"`
+	}
+	if json.Unmarshal(resp.Body, &answer) != nil || answer.AckID == nil {
+		// The batch was accepted but cannot be confirmed: say so loudly
+		// rather than count it delivered unchecked.
+		return &events.DeliveryError{Permanent: true, Status: resp.Status,
+			Err: errors.New("ack is on but HEC answered without an ackId: turn on indexer acknowledgement for the token, or turn ack off")}
+	}
+	return s.awaitAck(ctx, h, *answer.AckID)
+}
+
+// awaitAck polls the ack endpoint for id until HEC reports it indexed.
+// Busy answers (408, 429, 5xx) and network errors are polled through; a
+// missing acknowledgement at AckTimeout is a retryable error, so the batch
+// is sent again: delivery is at least once, never lost.
+func (s *splunk) awaitAck(ctx context.Context, h http.Header, id int64) error {
+	deadline := time.Now().Add(s.cfg.AckTimeout)
+	body := []byte(`{"acks":[` + strconv.FormatInt(id, 10) + `]}`)
+	key := strconv.FormatInt(id, 10)
+	wait := s.poll
+	last := "no answer yet"
+	for {
+		t := time.NewTimer(max(min(wait, time.Until(deadline)), 0))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("waiting for indexer acknowledgement of ackId %d (%s): %w; the batch will be sent again", id, last, ctx.Err())
+		case <-t.C:
+		}
+		resp, err := wire.Post(ctx, s.client, s.ackURL, h, body)
+		switch {
+		case err != nil:
+			last = err.Error()
+		case resp.Status == http.StatusOK:
+			var a struct {
+				Acks map[string]bool `json:"acks"`
+			}
+			if json.Unmarshal(resp.Body, &a) != nil || a.Acks == nil {
+				last = "unreadable answer: " + wire.Excerpt(string(resp.Body), 100)
+				break
+			}
+			if a.Acks[key] {
+				return nil
+			}
+			last = "not indexed yet"
+		default:
+			ferr := resp.Failure(detail(resp.Body))
+			var de *events.DeliveryError
+			if errors.As(ferr, &de) && de.Permanent {
+				return fmt.Errorf("indexer acknowledgement of ackId %d: %w", id, ferr)
+			}
+			last = ferr.Error()
+		}
+		if !time.Now().Before(deadline) {
+			return fmt.Errorf("no indexer acknowledgement of ackId %d within %s (%s); the batch will be sent again", id, s.cfg.AckTimeout, last)
+		}
+		wait = min(wait*3/2, ackPollMax)
+	}
 }
 
 // detail renders HEC's error body {"text":…,"code":n[,"invalid-event-number":i]}.

@@ -6,8 +6,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -167,16 +169,19 @@ func TestValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	for want, mut := range map[string]func(c *splunk.Config){
-		"name is required":    func(c *splunk.Config) { c.Name = "" },
-		"url is required":     func(c *splunk.Config) { c.URL = "" },
-		"token is required":   func(c *splunk.Config) { c.Token = "" },
-		"channel must be":     func(c *splunk.Config) { c.Channel = "abc" },
-		"max_batch must be":   func(c *splunk.Config) { c.MaxBatch = 100000 },
-		"index must be":       func(c *splunk.Config) { c.Index = "a b" },
-		"tls.ca_pem":          func(c *splunk.Config) { c.TLS.CAPEM = "x" },
-		"token must not":      func(c *splunk.Config) { c.Token = "a b" },
-		"timeout must not be": func(c *splunk.Config) { c.Timeout = -1 },
-		"format must be one":  func(c *splunk.Config) { c.Format = "json" },
+		"name is required":     func(c *splunk.Config) { c.Name = "" },
+		"url is required":      func(c *splunk.Config) { c.URL = "" },
+		"token is required":    func(c *splunk.Config) { c.Token = "" },
+		"channel must be":      func(c *splunk.Config) { c.Channel = "abc" },
+		"max_batch must be":    func(c *splunk.Config) { c.MaxBatch = 100000 },
+		"index must be":        func(c *splunk.Config) { c.Index = "a b" },
+		"tls.ca_pem":           func(c *splunk.Config) { c.TLS.CAPEM = "x" },
+		"token must not":       func(c *splunk.Config) { c.Token = "a b" },
+		"timeout must not be":  func(c *splunk.Config) { c.Timeout = -1 },
+		"format must be one":   func(c *splunk.Config) { c.Format = "json" },
+		"ack requires channel": func(c *splunk.Config) { c.Ack = true },
+		"ack_timeout must be":  func(c *splunk.Config) { c.AckTimeout = time.Minute },
+		"ack_timeout must be ": func(c *splunk.Config) { c.AckTimeout = -1 },
 	} {
 		c := base
 		mut(&c)
@@ -205,5 +210,152 @@ func TestECSFormat(t *testing.T) {
 	if len(got) != 2 || json.Unmarshal(got[1].Event, &doc) != nil || doc.Event.ID != "ev-1" || doc.Event.Kind != "alert" ||
 		doc.Rule.ID != "PI-001" || doc.Timestamp != "2023-11-14T22:13:20.25Z" {
 		t.Fatalf("event %s", got[1].Event)
+	}
+}
+
+func ackSetup(t *testing.T, cfg splunk.Config) (*siem.HEC, events.Sink) {
+	t.Helper()
+	cfg.Ack, cfg.Channel = true, channel
+	rx, s := setup(t, cfg)
+	rx.Ack = true
+	splunk.SetAckPoll(s, 5*time.Millisecond)
+	return rx, s
+}
+
+func TestAckWaitsForIndexing(t *testing.T) {
+	cases := []struct {
+		name      string
+		ackAfter  int
+		wantPolls int
+	}{
+		{"acknowledged at once", 0, 1},
+		{"acknowledged on the fourth query", 3, 4},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rx, s := ackSetup(t, splunk.Config{AckTimeout: 5 * time.Second})
+			rx.AckAfter = tc.ackAfter
+			for batch := range 2 { // ackIds 0 then 1 on the same channel
+				if err := s.Deliver(context.Background(), evs(3)); err != nil {
+					t.Fatalf("batch %d: %v", batch, err)
+				}
+			}
+			if e := rx.Errors(); len(e) > 0 {
+				t.Fatal(e)
+			}
+			if rx.AckPolls() != 2*tc.wantPolls || rx.PendingAcks() != 0 || len(rx.Events()) != 6 {
+				t.Fatalf("polls %d pending %d events %d", rx.AckPolls(), rx.PendingAcks(), len(rx.Events()))
+			}
+		})
+	}
+}
+
+// TestAckPollAnswers: answers of the ack endpoint other than 200 — busy
+// ones are polled through, others end the wait as permanent failures.
+func TestAckPollAnswers(t *testing.T) {
+	cases := []struct {
+		name      string
+		status    int
+		body      string
+		permanent bool // else delivered after the failures
+	}{
+		{"busy", 503, `{"text":"Server is busy","code":9}`, false},
+		{"throttled", 429, `{"text":"Server is busy","code":9}`, false},
+		{"ack disabled", 400, `{"text":"ACK is disabled","code":14}`, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rx := siem.NewHEC(token)
+			rx.Ack = true
+			t.Cleanup(rx.Close)
+			var mu sync.Mutex
+			failures := 2
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				fail := r.URL.Path == "/services/collector/ack" && failures > 0
+				if fail {
+					failures--
+				}
+				mu.Unlock()
+				if fail {
+					w.WriteHeader(tc.status)
+					_, _ = w.Write([]byte(tc.body))
+					return
+				}
+				rx.ServeHTTP(w, r)
+			}))
+			t.Cleanup(srv.Close)
+			s, err := splunk.New(splunk.Config{Name: "s", URL: srv.URL, Token: token, Channel: channel, Ack: true, AckTimeout: 5 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			splunk.SetAckPoll(s, 5*time.Millisecond)
+			err = s.Deliver(context.Background(), evs(1))
+			var de *events.DeliveryError
+			if tc.permanent {
+				if !errors.As(err, &de) || !de.Permanent || !strings.Contains(err.Error(), "HEC code 14: ACK is disabled") {
+					t.Fatalf("got %v", err)
+				}
+				return
+			}
+			if err != nil || rx.AckPolls() != 1 || failures != 0 {
+				t.Fatalf("got %v after %d polls", err, rx.AckPolls())
+			}
+		})
+	}
+}
+
+func TestAckTimeoutIsRetryable(t *testing.T) {
+	rx, s := ackSetup(t, splunk.Config{AckTimeout: 150 * time.Millisecond})
+	rx.NeverAck = true
+	start := time.Now()
+	err := s.Deliver(context.Background(), evs(2))
+	var de *events.DeliveryError
+	if err == nil || errors.As(err, &de) && de.Permanent || !strings.Contains(err.Error(), "no indexer acknowledgement of ackId 0 within 150ms") {
+		t.Fatalf("got %v", err)
+	}
+	if el := time.Since(start); el < 150*time.Millisecond || el > 2*time.Second {
+		t.Fatalf("gave up after %v", el)
+	}
+	if rx.AckPolls() < 3 {
+		t.Fatalf("only %d polls", rx.AckPolls())
+	}
+	// The dispatcher's deadline ends the wait too, still retryable.
+	rx.NeverAck = true
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	s2, _ := splunk.New(splunk.Config{Name: "s", URL: srvURL(t, rx), Token: token, Channel: channel, Ack: true})
+	err = s2.Deliver(ctx, evs(1))
+	if err == nil || errors.As(err, &de) && de.Permanent || !strings.Contains(err.Error(), "waiting for indexer acknowledgement of ackId 1") {
+		t.Fatalf("deadline: %v", err)
+	}
+}
+
+func srvURL(t *testing.T, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func TestAckMisconfigurations(t *testing.T) {
+	var de *events.DeliveryError
+	// ack on in Bulwark, off on the token: HEC answers without ackId.
+	rx, s := ackSetup(t, splunk.Config{})
+	rx.Ack = false
+	if err := s.Deliver(context.Background(), evs(1)); !errors.As(err, &de) || !de.Permanent || !strings.Contains(err.Error(), "without an ackId") {
+		t.Fatalf("token without ack: %v", err)
+	}
+	// Acknowledgement on for the token, off in Bulwark: the channel is
+	// still required and sent, and a 200 counts as delivered.
+	rx2, plain := setup(t, splunk.Config{Channel: channel})
+	rx2.Ack = true
+	if err := plain.Deliver(context.Background(), evs(1)); err != nil || rx2.AckPolls() != 0 {
+		t.Fatalf("ack off: %v, %d polls", err, rx2.AckPolls())
+	}
+	rx3, noch := setup(t, splunk.Config{})
+	rx3.Ack = true
+	if err := noch.Deliver(context.Background(), evs(1)); !errors.As(err, &de) || !de.Permanent || !strings.Contains(err.Error(), "code 10") {
+		t.Fatalf("no channel: %v", err)
 	}
 }
