@@ -1,5 +1,5 @@
 // Command bulwark is the Bulwark AI security gateway: one binary that runs
-// the admin API and console (serve), manages the database (migrate) and
+// the admin API and console (serve), manages the database (migrate, backup) and
 // console accounts (user). This package is the only one that wires every
 // other package together.
 package main
@@ -94,7 +94,7 @@ func newRootCmd() *cobra.Command {
 		return &exitError{code: 2, err: fmt.Errorf("%w\nRun '%s --help' for usage", err, c.CommandPath())}
 	})
 	root.AddCommand(newServeCmd(), newMigrateCmd(), newUserCmd(), newVersionCmd(), newOpenAPICmd(), newTrainClassifierCmd(), newEvalCmd())
-	root.AddCommand(newScanCmd(), newPolicyCmd(), newDevCmd())
+	root.AddCommand(newScanCmd(), newPolicyCmd(), newDevCmd(), newBackupCmd())
 	return root
 }
 
