@@ -5,6 +5,7 @@
 package integrations
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,6 +34,9 @@ type kind struct {
 	// listSecrets are secret fields holding a list, sent as one string
 	// separated by commas or white space.
 	listSecrets []string
+	// tails: the kind follows the request log instead of receiving events
+	// (tail.go), so it has no route and no outbox rows.
+	tails bool
 	// build decodes the merged settings and secrets strictly, validates
 	// them and returns the sink; it also knows the Config type (Describe).
 	build constructor
@@ -55,7 +59,32 @@ var kinds = map[bulwark.IntegrationKind]kind{
 	bulwark.IntegrationEmail:     {secrets: []string{"password"}, build: builder(email.New)},
 	bulwark.IntegrationSyslog:    {build: builder(syslog.New)}, // no secrets: syslog has no sender credentials
 	// Langfuse follows the request log instead of receiving events (tail.go).
-	bulwark.IntegrationLangfuse: {secrets: []string{"secret_key"}, build: langfuseTail},
+	bulwark.IntegrationLangfuse: {secrets: []string{"secret_key"}, tails: true, build: langfuseTail},
+}
+
+// RouteOf is the route of i's filters: which events it receives.
+func RouteOf(i *bulwark.Integration) events.Route {
+	return events.Route{Sink: i.Name, Types: slices.Clone(i.Types), MinSeverity: i.MinSeverity, Categories: slices.Clone(i.Categories)}
+}
+
+// StoredRoutes are the routes of the enabled integrations that receive
+// events through the outbox (not those following the request log), for a
+// process that publishes events without running the integrations (a CLI
+// command): a running server delivers what it queues. Integrations are
+// not built here, so one whose settings are broken still gets its rows,
+// delivered once it is fixed.
+func StoredRoutes(ctx context.Context, s bulwark.IntegrationStore) ([]events.Route, error) {
+	list, err := s.ListIntegrations(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load integrations: %w", err)
+	}
+	var routes []events.Route
+	for _, i := range list {
+		if i.Enabled && kinds[i.Kind].build.fn != nil && !kinds[i.Kind].tails {
+			routes = append(routes, RouteOf(i))
+		}
+	}
+	return routes, nil
 }
 
 // validating is a pointer to a sink Config.
@@ -91,7 +120,7 @@ func SecretFields(k bulwark.IntegrationKind) []string {
 // configuration is a bulwark validation error naming the field
 // (settings.<field> or secrets.<field>).
 func Build(i *bulwark.Integration, secrets map[string]string) (events.Sink, events.Route, error) {
-	route := events.Route{Sink: i.Name, Types: slices.Clone(i.Types), MinSeverity: i.MinSeverity, Categories: slices.Clone(i.Categories)}
+	route := RouteOf(i)
 	fields := map[string]any{}
 	if len(i.Settings) > 0 {
 		if err := json.Unmarshal(i.Settings, &fields); err != nil || fields == nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/config"
 	"github.com/bulwarkhq/bulwark/events"
+	"github.com/bulwarkhq/bulwark/integrations"
 	"github.com/bulwarkhq/bulwark/store"
 	"github.com/spf13/cobra"
 )
@@ -52,7 +53,7 @@ the backup: stored credentials cannot be read without encryption.key.`,
 				return err
 			}
 			bus := events.New(a.store, a.log)
-			routes, err := integrationRoutes(ctx, a.store)
+			routes, err := integrations.StoredRoutes(ctx, a.store)
 			if err != nil {
 				return err
 			}
@@ -84,28 +85,6 @@ func checkSchema(ctx context.Context, db *store.DB, cfg *config.Config) error {
 			store.Redact(cfg.ResolvedDatabaseURL()))
 	}
 	return nil
-}
-
-// integrationRoutes returns the routes of the enabled integrations, as
-// integrations.Manager sets them on serve's bus, so that an event published
-// by this process gets the same outbox rows and serve's dispatcher delivers
-// it. Sinks are not built here (that would need the decrypted secrets):
-// an enabled integration whose settings fail to build still gets its row,
-// delivered once the integration is fixed. Langfuse integrations read the
-// request log, not events, and get none.
-func integrationRoutes(ctx context.Context, s bulwark.IntegrationStore) ([]events.Route, error) {
-	list, err := s.ListIntegrations(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load integrations: %w", err)
-	}
-	var routes []events.Route
-	for _, i := range list {
-		if !i.Enabled || i.Kind == bulwark.IntegrationLangfuse {
-			continue
-		}
-		routes = append(routes, events.Route{Sink: i.Name, Types: slices.Clone(i.Types), MinSeverity: i.MinSeverity, Categories: slices.Clone(i.Categories)})
-	}
-	return routes, nil
 }
 
 // runBackup backs db up to dest and publishes the outcome on bus.

@@ -9,6 +9,7 @@ import (
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/config"
 	"github.com/bulwarkhq/bulwark/events"
+	"github.com/bulwarkhq/bulwark/integrations"
 	"github.com/spf13/cobra"
 )
 
@@ -31,8 +32,9 @@ func newDevEmitAlertCmd() *cobra.Command {
 integrations can be tried without traffic. Each alert is stored with its event
 and audit trail exactly as a proxy's alert would be.
 
---sink queues the alerts in the outbox of the named integrations, which a
-running Bulwark then delivers.`,
+The alerts are queued for the enabled integrations whose filters want them,
+as a proxy's alerts would be, and a running Bulwark delivers them; --sink
+queues them for the named integrations only, whatever their filters.`,
 		Example: `  bulwark dev emit-alert
   bulwark dev emit-alert --count 50 --severity critical --category "Canary Tokens" --sink siem`,
 		Args: usageArgs(cobra.NoArgs),
@@ -50,6 +52,11 @@ running Bulwark then delivers.`,
 			for i, s := range o.sinks {
 				routes[i] = events.Route{Sink: s}
 			}
+			if len(o.sinks) == 0 {
+				if routes, err = integrations.StoredRoutes(cmd.Context(), a.store); err != nil {
+					return err
+				}
+			}
 			bus.SetRoutes(routes)
 			return emitAlerts(cmd.Context(), bus, o, cmd.OutOrStdout())
 		},
@@ -60,7 +67,7 @@ running Bulwark then delivers.`,
 	f.StringVar(&o.category, "category", "Guardrails", "alert category, e.g. \"Policy Violations\", \"Canary Tokens\"")
 	f.StringVar(&o.proxy, "proxy", "dev-proxy", "proxy the alerts claim to come from")
 	f.StringVar(&o.rule, "rule", "DEV-001", "rule id the alerts name")
-	f.StringSliceVar(&o.sinks, "sink", nil, "queue the alerts for these integrations (repeatable)")
+	f.StringSliceVar(&o.sinks, "sink", nil, "queue the alerts for these integrations only (repeatable; default: every enabled integration whose filters want them)")
 	config.RegisterFlags(f)
 	return cmd
 }

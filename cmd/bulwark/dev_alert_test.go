@@ -54,3 +54,36 @@ func TestDevEmitAlertPublishes(t *testing.T) {
 		}
 	}
 }
+
+// Without --sink, alerts go to the enabled integrations whose filters want
+// them, as a proxy's alerts do.
+func TestDevEmitAlertFollowsIntegrationFilters(t *testing.T) {
+	dir := t.TempDir()
+	if out, code := run(t, "", "migrate", "--data-dir", dir); code != 0 {
+		t.Fatalf("migrate: exit %d: %s", code, out)
+	}
+	ctx := context.Background()
+	db, err := store.Open(ctx, "sqlite://"+filepath.Join(dir, "bulwark.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, i := range []*bulwark.Integration{
+		{Name: "siem", Kind: bulwark.IntegrationSplunk, Enabled: true},
+		{Name: "pager", Kind: bulwark.IntegrationPagerDuty, Enabled: true, MinSeverity: bulwark.SeverityCritical},
+		{Name: "off", Kind: bulwark.IntegrationSlack},
+		{Name: "canaries", Kind: bulwark.IntegrationWebhook, Enabled: true, Categories: []string{"Canary Tokens"}},
+	} {
+		if err := db.CreateIntegration(ctx, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, code := run(t, "", "dev", "emit-alert", "--data-dir", dir, "--count", "2", "--severity", "high"); code != 0 {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	for sink, want := range map[string]int{"siem": 2, "pager": 0, "off": 0, "canaries": 0} {
+		if n, err := db.OutboxDepth(ctx, sink); err != nil || n != want {
+			t.Errorf("outbox of %s: %d, %v; want %d", sink, n, err, want)
+		}
+	}
+}
