@@ -172,29 +172,35 @@ func (m *Mux) readLoop(conn sdk.Connection) {
 			m.fail(conn, err)
 			return
 		}
-		switch v := msg.(type) {
-		case *jsonrpc.Response:
-			m.mu.Lock()
-			rt, ok := m.routes[idKey(v.ID)]
-			delete(m.routes, idKey(v.ID))
-			s := m.sessions[rt.session]
-			m.mu.Unlock()
-			if ok && rt.wait != nil {
-				rt.wait <- &jsonrpc.Response{ID: rt.id, Result: v.Result, Error: v.Error} // buffered for the one answer
-				continue
-			}
-			if ok && s != nil {
-				s.deliver(&jsonrpc.Response{ID: rt.id, Result: v.Result, Error: v.Error})
-			}
-		case *jsonrpc.Request:
-			if v.IsCall() {
-				// Nobody to ask: refuse, so the server does not wait forever.
-				_ = conn.Write(context.Background(), errorReply(v.ID, jsonrpc.CodeMethodNotFound,
-					v.Method+" is not available: the server is shared by several clients through Bulwark", nil))
-				continue
-			}
-			m.broadcast(v)
+		m.route(conn, msg)
+	}
+}
+
+// route delivers one message of the server: an answer to the session or
+// call that asked, a notification to its sessions; a request is refused.
+func (m *Mux) route(conn sdk.Connection, msg jsonrpc.Message) {
+	switch v := msg.(type) {
+	case *jsonrpc.Response:
+		m.mu.Lock()
+		rt, ok := m.routes[idKey(v.ID)]
+		delete(m.routes, idKey(v.ID))
+		s := m.sessions[rt.session]
+		m.mu.Unlock()
+		if ok && rt.wait != nil {
+			rt.wait <- &jsonrpc.Response{ID: rt.id, Result: v.Result, Error: v.Error} // buffered for the one answer
+			return
 		}
+		if ok && s != nil {
+			s.deliver(&jsonrpc.Response{ID: rt.id, Result: v.Result, Error: v.Error})
+		}
+	case *jsonrpc.Request:
+		if v.IsCall() {
+			// Nobody to ask: refuse, so the server does not wait forever.
+			_ = conn.Write(context.Background(), errorReply(v.ID, jsonrpc.CodeMethodNotFound,
+				v.Method+" is not available: the server is shared by several clients through Bulwark", nil))
+			return
+		}
+		m.broadcast(v)
 	}
 }
 
@@ -386,7 +392,11 @@ func (m *Mux) Call(ctx context.Context, req *jsonrpc.Request) (*jsonrpc.Response
 		}
 		m.mu.Unlock()
 	}()
-	if err := conn.Write(ctx, &jsonrpc.Request{ID: up, Method: req.Method, Params: params}); err != nil {
+	fwd := &jsonrpc.Request{ID: up, Method: req.Method, Params: params}
+	if hc, ok := conn.(*httpConn); ok && hc.canPost() {
+		return m.post(ctx, conn, hc, fwd, req.ID, wait)
+	}
+	if err := conn.Write(ctx, fwd); err != nil {
 		return nil, &writeError{err}
 	}
 	select {
@@ -394,6 +404,39 @@ func (m *Mux) Call(ctx context.Context, req *jsonrpc.Request) (*jsonrpc.Response
 		return r, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	}
+}
+
+// post sends a call to a streamable HTTP server itself (see
+// httpConn.call). A failure is what it would be through the go-sdk's
+// connection: a request not delivered is a *writeError; a broken stream
+// ends the shared connection (its calls are answered with CodeServerGone);
+// a stream that ended without the answer fails this call only.
+func (m *Mux) post(ctx context.Context, conn sdk.Connection, hc *httpConn, fwd *jsonrpc.Request, id jsonrpc.ID, wait chan *jsonrpc.Response) (*jsonrpc.Response, error) {
+	resp, err := hc.call(ctx, fwd, func(msg jsonrpc.Message) { m.route(conn, msg) })
+	if err == nil {
+		return &jsonrpc.Response{ID: id, Result: resp.Result, Error: resp.Error}, nil
+	}
+	var de *directError
+	if !errors.As(err, &de) || !de.delivered {
+		if de != nil && de.broken {
+			m.fail(conn, err)
+		}
+		return nil, &writeError{err}
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if de.broken {
+		m.fail(conn, err)
+	} else {
+		m.log.Warn("mcp call failed", "method", fwd.Method, "err", err)
+	}
+	select {
+	case r := <-wait: // fail answered it
+		return r, nil
+	default:
+		return errorReply(id, CodeServerGone, serverGoneMessage, nil), nil
 	}
 }
 

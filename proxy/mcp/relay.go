@@ -277,6 +277,9 @@ func (s *Session) Call(ctx context.Context, msg jsonrpc.Message) (*jsonrpc.Respo
 	if reply != nil {
 		return reply, nil
 	}
+	if hc, ok := s.up.(*httpConn); ok && hc.canPost() {
+		return s.post(hc, fwd, wait)
+	}
 	_ = s.forward(fwd) // on failure, the calls in flight (this one too) were answered
 	select {
 	case r := <-wait:
@@ -290,6 +293,46 @@ func (s *Session) Call(ctx context.Context, msg jsonrpc.Message) (*jsonrpc.Respo
 		default:
 			return nil, errSessionEnded
 		}
+	}
+}
+
+// post sends a call to a streamable HTTP server itself and judges the
+// answer in this goroutine (see httpConn.call). The other messages of the
+// call's stream are relayed as if read from the connection. Failures end
+// the session as a failed write or a broken stream of the go-sdk's
+// connection would, except a stream that ended without the answer and
+// cannot be resumed: that fails this call only (CodeServerGone).
+func (s *Session) post(hc *httpConn, fwd *jsonrpc.Request, wait chan *jsonrpc.Response) (*jsonrpc.Response, error) {
+	resp, err := hc.call(s.life, fwd, func(msg jsonrpc.Message) { _ = s.serverMessage(s.life, msg) })
+	var de *directError
+	if err != nil && (!errors.As(err, &de) || de.broken || !de.delivered || s.life.Err() != nil) {
+		_ = s.upstreamFailed(s.life, err)
+		s.Close()
+		return s.waited(wait)
+	}
+	if err != nil {
+		s.log.Warn("mcp call failed", "method", fwd.Method, "err", err)
+		resp = errorReply(fwd.ID, CodeServerGone, serverGoneMessage, nil)
+	}
+	s.mu.Lock()
+	p, ok := s.pending[resp.ID]
+	if ok && p.wait == wait {
+		delete(s.pending, resp.ID)
+	}
+	s.mu.Unlock()
+	if !ok || p.wait != wait { // answered meanwhile (the connection failed)
+		return s.waited(wait)
+	}
+	return s.answer(s.life, p, resp), nil
+}
+
+// waited is the answer a failure left in wait, if any.
+func (s *Session) waited(wait chan *jsonrpc.Response) (*jsonrpc.Response, error) {
+	select {
+	case r := <-wait:
+		return r, nil
+	default:
+		return nil, errSessionEnded
 	}
 }
 
@@ -432,37 +475,41 @@ func (s *Session) fromServer(ctx context.Context) error {
 		if err != nil {
 			return s.upstreamFailed(ctx, err)
 		}
-		switch m := msg.(type) {
-		case *jsonrpc.Response:
-			out, wait := s.response(ctx, m)
-			if out == nil {
-				continue
-			}
-			if wait != nil {
-				wait <- out // buffered for the one answer
-				continue
-			}
-			if err := s.send(ctx, out); err != nil {
-				return err
-			}
-		case *jsonrpc.Request:
-			if !m.IsCall() {
-				if m.Method == "notifications/tools/list_changed" {
-					// Learn the new list now, so a change is caught (and
-					// quarantined) even if the client never lists again.
-					s.relist(ctx, "tools/list")
-				}
-				// A notification is dropped rather than waited for when
-				// the client is behind: a flood must not hold up answers.
-				s.notify(m)
-				continue
-			}
-			s.log.Debug("mcp server request", "method", m.Method)
-			if err := s.send(ctx, m); err != nil {
-				return err
-			}
+		if err := s.serverMessage(ctx, msg); err != nil {
+			return err
 		}
 	}
+}
+
+// serverMessage relays one message from the server.
+func (s *Session) serverMessage(ctx context.Context, msg jsonrpc.Message) error {
+	switch m := msg.(type) {
+	case *jsonrpc.Response:
+		out, wait := s.response(ctx, m)
+		if out == nil {
+			return nil
+		}
+		if wait != nil {
+			wait <- out // buffered for the one answer
+			return nil
+		}
+		return s.send(ctx, out)
+	case *jsonrpc.Request:
+		if !m.IsCall() {
+			if m.Method == "notifications/tools/list_changed" {
+				// Learn the new list now, so a change is caught (and
+				// quarantined) even if the client never lists again.
+				s.relist(ctx, "tools/list")
+			}
+			// A notification is dropped rather than waited for when
+			// the client is behind: a flood must not hold up answers.
+			s.notify(m)
+			return nil
+		}
+		s.log.Debug("mcp server request", "method", m.Method)
+		return s.send(ctx, m)
+	}
+	return nil
 }
 
 // upstreamFailed handles a failed read from or write to the server: unless

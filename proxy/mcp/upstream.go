@@ -113,8 +113,8 @@ func (d *Dialer) dialStreamable(ctx context.Context, upstreamURL string, headers
 	if err != nil {
 		return nil, fmt.Errorf("mcp: streamable_http upstream %s: %w", upstreamURL, err)
 	}
-	hc := &httpConn{Connection: conn, rt: rt}
-	hc.standalone = newStandalone(upstreamURL, d.clientWith(rt), conn.SessionID, conn.Read)
+	hc := &httpConn{Connection: conn, rt: rt, endpoint: upstreamURL, client: d.clientWith(rt), maxMessage: d.maxMessage()}
+	hc.standalone = newStandalone(upstreamURL, hc.client, conn.SessionID, conn.Read)
 	return hc, nil
 }
 
@@ -247,6 +247,11 @@ type httpConn struct {
 	// standalone merges the standalone GET stream of a streamable HTTP
 	// upstream into Read (nil for SSE).
 	standalone *standalone
+	// endpoint, client and maxMessage let the relay post calls to a
+	// streamable HTTP upstream itself (see call).
+	endpoint   string
+	client     *http.Client
+	maxMessage int
 
 	mu      sync.Mutex
 	initIDs []jsonrpc.ID // initialize calls awaiting their answer

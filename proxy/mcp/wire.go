@@ -13,17 +13,12 @@ const maxWireDepth = 1000
 // decodeMessage decodes one JSON-RPC message as jsonrpc.DecodeMessage
 // does (same messages, same refusals), without its cost on the per-call
 // path: the go-sdk's decoder allocates and clears 32 KiB per Unmarshal,
-// twice per request. Requests, which the relay reads on every call, are
-// decoded here; anything else (responses from the client, which carry
-// error objects) is left to the go-sdk.
+// twice per message. What the standard library's decoder refuses is left
+// to the go-sdk, for its refusal.
 func decodeMessage(data []byte) (jsonrpc.Message, error) {
 	var w map[string]json.RawMessage
 	if tooDeep(data, maxWireDepth) || json.Unmarshal(data, &w) != nil {
 		return jsonrpc.DecodeMessage(data) // its error
-	}
-	method, isReq := w["method"]
-	if !isReq {
-		return jsonrpc.DecodeMessage(data)
 	}
 	var version string
 	if v, ok := w["jsonrpc"]; ok && json.Unmarshal(v, &version) != nil {
@@ -40,11 +35,32 @@ func decodeMessage(data []byte) (jsonrpc.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	var name string
-	if json.Unmarshal(method, &name) != nil {
-		return jsonrpc.DecodeMessage(data)
+	if method, isReq := w["method"]; isReq {
+		var name string
+		if json.Unmarshal(method, &name) != nil {
+			return jsonrpc.DecodeMessage(data)
+		}
+		return &jsonrpc.Request{Method: name, ID: id, Params: w["params"]}, nil
 	}
-	return &jsonrpc.Request{Method: name, ID: id, Params: w["params"]}, nil
+	if !id.IsValid() {
+		return jsonrpc.DecodeMessage(data) // its error for a response without id
+	}
+	resp := &jsonrpc.Response{ID: id, Result: w["result"]}
+	if raw, ok := w["error"]; ok && string(raw) != "null" {
+		var e map[string]json.RawMessage
+		if json.Unmarshal(raw, &e) != nil || e == nil {
+			return jsonrpc.DecodeMessage(data)
+		}
+		we := &jsonrpc.Error{Data: e["data"]}
+		if v, ok := e["code"]; ok && json.Unmarshal(v, &we.Code) != nil {
+			return jsonrpc.DecodeMessage(data)
+		}
+		if v, ok := e["message"]; ok && json.Unmarshal(v, &we.Message) != nil {
+			return jsonrpc.DecodeMessage(data)
+		}
+		resp.Error = we
+	}
+	return resp, nil
 }
 
 // tooDeep reports whether data nests objects and arrays deeper than max
