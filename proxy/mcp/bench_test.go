@@ -77,7 +77,7 @@ func BenchmarkAnswer(b *testing.B) {
 	for b.Loop() {
 		p := pending{method: "tools/call", call: &Call{Kind: bulwark.KindTool, Name: "echo"}}
 		out := s.answer(ctx, p, resp)
-		if _, err := jsonrpc.EncodeMessage(out); err != nil {
+		if _, err := encodeMessage(out); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -87,7 +87,7 @@ func BenchmarkEncodeRequest(b *testing.B) {
 	msg, _ := decodeMessage(benchCall)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := jsonrpc.EncodeMessage(msg); err != nil {
+		if _, err := encodeMessage(msg); err != nil {
 			b.Fatal(err)
 		}
 	}

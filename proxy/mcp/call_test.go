@@ -88,3 +88,16 @@ func TestCallAfterSessionEnd(t *testing.T) {
 		t.Fatalf("%d %s", status, body)
 	}
 }
+
+// TestCallNameMatchedExactly: the tool a call is checked for is the one
+// the server runs: params keys are matched exactly, so a "NAME" member
+// after "name" does not get an unapproved tool past the check.
+func TestCallNameMatchedExactly(t *testing.T) {
+	_, url := relayFixture(t, &fakeHooks{approved: map[string]bool{"echo": true}})
+	sid := initialize(t, url)
+	status, _, body := postAccept(t, url, sid, "application/json, text/event-stream",
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get-sum","NAME":"echo","arguments":{"a":1,"b":2}}}`)
+	if status != 200 || !strings.Contains(body, "-32010") || !strings.Contains(body, "get-sum") {
+		t.Fatalf("%d %s", status, body)
+	}
+}

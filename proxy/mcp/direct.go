@@ -64,7 +64,7 @@ func (c *httpConn) canPost() bool {
 // call posts req and returns the server's answer; the other messages of
 // its stream (notifications, server requests) go to other, in order.
 func (c *httpConn) call(ctx context.Context, req *jsonrpc.Request, other func(jsonrpc.Message)) (*jsonrpc.Response, error) {
-	data, err := jsonrpc.EncodeMessage(req)
+	data, err := encodeMessage(req)
 	if err != nil {
 		return nil, &directError{err: err}
 	}
@@ -82,11 +82,9 @@ func (c *httpConn) call(ctx context.Context, req *jsonrpc.Request, other func(js
 	if err != nil {
 		return nil, &directError{err: fmt.Errorf("sending %q: %w", req.Method, err)}
 	}
-	defer func() {
-		// Drained so the connection goes back to the pool.
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		resp.Body.Close()
-	}()
+	// The rest of the body (the end of the stream after the answer) is
+	// drained so the connection goes back to the pool, but not waited for.
+	defer func() { go drain(resp.Body) }()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, statusError(req.Method, resp, sid != "")
 	}
@@ -114,6 +112,11 @@ func (c *httpConn) call(ctx context.Context, req *jsonrpc.Request, other func(js
 	default:
 		return nil, &directError{err: fmt.Errorf("%q: unsupported content type %q", req.Method, ct), delivered: true, broken: true}
 	}
+}
+
+func drain(body io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
+	body.Close()
 }
 
 // statusError classifies a refused POST as the go-sdk does: 404 on a

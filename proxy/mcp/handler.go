@@ -388,7 +388,7 @@ func (h *Handler) serveAlone(s *downSession, w http.ResponseWriter, r *http.Requ
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
-	b, err := jsonrpc.EncodeMessage(resp)
+	b, err := encodeMessage(resp)
 	if err != nil {
 		writeRPCError(w, http.StatusInternalServerError, CodeGatewayError, "The answer could not be encoded.")
 		return

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 
+	segjson "github.com/segmentio/encoding/json"
+
 	"github.com/bulwarkhq/bulwark"
 )
 
@@ -37,10 +39,8 @@ func newJSONDoc(data json.RawMessage, member string, surface bulwark.Surface) (*
 	if len(bytes.TrimSpace(data)) == 0 {
 		return d, nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := dec.Decode(&d.root); err != nil {
-		return nil, fmt.Errorf("invalid JSON: %w", err)
+	if err := decodeValue(data, &d.root); err != nil {
+		return nil, err
 	}
 	if member != "" {
 		obj, ok := d.root.(map[string]any)
@@ -54,6 +54,30 @@ func newJSONDoc(data json.RawMessage, member string, surface bulwark.Surface) (*
 		return d, d.walk(v, member, 0, func(nv any) { obj[member] = nv })
 	}
 	return d, d.walk(d.root, "", 0, func(nv any) { d.root = nv })
+}
+
+// newJSONDocAt decodes data, a member of a larger document at path (the
+// paths of its texts start with it).
+func newJSONDocAt(data json.RawMessage, path string, surface bulwark.Surface) (*jsonDoc, error) {
+	d := &jsonDoc{surface: surface}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return d, nil
+	}
+	if err := decodeValue(data, &d.root); err != nil {
+		return nil, err
+	}
+	return d, d.walk(d.root, path, 0, func(nv any) { d.root = nv })
+}
+
+// decodeValue decodes the first JSON value of data, numbers as written
+// (json.Number). It uses the go-sdk's decoder, which reads strings as the
+// standard library does (invalid UTF-8 and lone surrogates as U+FFFD) at a
+// fraction of its cost.
+func decodeValue(data []byte, v *any) error {
+	if _, err := segjson.Parse(data, v, segjson.UseNumber); err != nil {
+		return fmt.Errorf("invalid JSON: %w", err)
+	}
+	return nil
 }
 
 func (d *jsonDoc) walk(v any, path string, depth int, set func(any)) error {

@@ -377,35 +377,35 @@ func (s *Session) request(ctx context.Context, m *jsonrpc.Request, wait chan *js
 	}
 	var kind bulwark.ToolKind
 	var name string
+	var args json.RawMessage // tools/call and prompts/get
 	switch m.Method {
-	case "tools/call":
+	case "tools/call", "prompts/get":
 		kind = bulwark.KindTool
-		var params struct {
-			Name      string          `json:"name"`
-			Arguments json.RawMessage `json:"arguments"`
+		if m.Method == "prompts/get" {
+			kind = bulwark.KindPrompt
 		}
-		if err := json.Unmarshal(m.Params, &params); err != nil || params.Name == "" {
-			return nil, errorReply(m.ID, jsonrpc.CodeInvalidParams, "tools/call needs params {name, arguments}", nil)
+		// Keys are matched exactly, as the server reads them: a "NAME" or
+		// "Arguments" member is not the name or the arguments.
+		p, err := members(m.Params)
+		if err == nil {
+			err = json.Unmarshal(p["name"], &name)
 		}
-		name = params.Name
-	case "prompts/get":
-		kind = bulwark.KindPrompt
-		var params struct {
-			Name string `json:"name"`
-		}
-		if err := json.Unmarshal(m.Params, &params); err != nil || params.Name == "" {
+		if err != nil || name == "" {
+			if kind == bulwark.KindTool {
+				return nil, errorReply(m.ID, jsonrpc.CodeInvalidParams, "tools/call needs params {name, arguments}", nil)
+			}
 			return nil, errorReply(m.ID, jsonrpc.CodeInvalidParams, "prompts/get needs params {name}", nil)
 		}
-		name = params.Name
+		args = p["arguments"]
 	case "resources/read":
 		kind = bulwark.KindResource
-		var params struct {
-			URI string `json:"uri"`
+		p, err := members(m.Params)
+		if err == nil {
+			err = json.Unmarshal(p["uri"], &name)
 		}
-		if err := json.Unmarshal(m.Params, &params); err != nil || params.URI == "" {
+		if err != nil || name == "" {
 			return nil, errorReply(m.ID, jsonrpc.CodeInvalidParams, "resources/read needs params {uri}", nil)
 		}
-		name = params.URI
 	}
 	if kind != "" {
 		call := &Call{Session: s.ID, Client: s.Client, Kind: kind, Name: name, Start: time.Now(), Verdict: bulwark.VerdictAllow}
@@ -416,7 +416,7 @@ func (s *Session) request(ctx context.Context, m *jsonrpc.Request, wait chan *js
 			return nil, errorReply(m.ID, r.Code, r.Message, map[string]any{"bulwark": map[string]any{"tool": name, "kind": kind}})
 		}
 		if m.Method == "tools/call" || m.Method == "prompts/get" {
-			doc, err := newJSONDoc(m.Params, "arguments", bulwark.SurfaceToolArguments)
+			doc, err := newJSONDocAt(args, "arguments", bulwark.SurfaceToolArguments)
 			if err == nil {
 				err = s.hooks.Scan(ctx, bulwark.SurfaceToolArguments, doc, false, call)
 			}

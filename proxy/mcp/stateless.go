@@ -35,12 +35,10 @@ const (
 // for: the per-request _meta version in params, or the header. ok is false
 // for a legacy request (which must start with initialize).
 func statelessVersion(r *http.Request, params json.RawMessage) (version string, ok bool) {
-	var p struct {
-		Meta map[string]json.RawMessage `json:"_meta"`
-	}
-	_ = json.Unmarshal(params, &p)
-	if raw := p.Meta[metaProtocolVersion]; raw != nil {
-		_ = json.Unmarshal(raw, &version)
+	if p, err := members(params); err == nil && p["_meta"] != nil {
+		if meta, err := members(p["_meta"]); err == nil && meta[metaProtocolVersion] != nil {
+			_ = json.Unmarshal(meta[metaProtocolVersion], &version)
+		}
 	}
 	if version == "" {
 		version = r.Header.Get("Mcp-Protocol-Version")
@@ -130,7 +128,7 @@ func (h *Handler) serveStateless(w http.ResponseWriter, r *http.Request, x *insp
 	if resp.Error == nil {
 		resp.Result = withResultType(resp.Result)
 	}
-	b, err := jsonrpc.EncodeMessage(resp)
+	b, err := encodeMessage(resp)
 	if err != nil {
 		writeRPCError(w, http.StatusInternalServerError, CodeGatewayError, "The answer could not be encoded.")
 		return
@@ -241,29 +239,29 @@ var errOneShotDone error = oneShotErr{}
 // refuses a request that names another one. Other _meta keys (progress
 // tokens, vendor keys) stay.
 func stripProtocolMeta(params json.RawMessage) json.RawMessage {
-	var p map[string]json.RawMessage
-	if json.Unmarshal(params, &p) != nil || p["_meta"] == nil {
+	p, err := members(params)
+	if err != nil || p["_meta"] == nil {
 		return params
 	}
-	var meta map[string]json.RawMessage
-	if json.Unmarshal(p["_meta"], &meta) != nil {
+	meta, err := members(p["_meta"])
+	if err != nil {
 		return params
 	}
+	n := len(meta)
 	for k := range meta {
 		if strings.HasPrefix(k, "io.modelcontextprotocol/") {
 			delete(meta, k)
 		}
 	}
-	if len(meta) == 0 {
+	switch {
+	case len(meta) == n && n > 0:
+		return params // nothing to strip
+	case len(meta) == 0:
 		delete(p, "_meta")
-	} else {
-		p["_meta"], _ = json.Marshal(meta)
+	default:
+		p["_meta"] = encodeMembers(meta)
 	}
-	b, err := json.Marshal(p)
-	if err != nil {
-		return params
-	}
-	return b
+	return encodeMembers(p)
 }
 
 // statelessRelist lists the tools through the shared session after the

@@ -23,7 +23,8 @@ import (
 const upstreamDefaultMaxMessage = sdk.DefaultMaxLineLength
 
 // A Dialer connects the relay to the MCP server behind a proxy. It is safe for
-// concurrent use; the zero value dials with http.DefaultTransport, discards
+// concurrent use; the zero value dials with a transport like
+// http.DefaultTransport (with more idle connections per host), discards
 // logs, lets stdio servers run from absolute paths only and bounds messages
 // to 16 MiB.
 type Dialer struct {
@@ -37,7 +38,7 @@ type Dialer struct {
 	AllowedCommands []string
 	// HTTPClient makes the requests of the HTTP and WebSocket transports.
 	// It must not set a Timeout: MCP streams stay open for a long time.
-	// Nil selects a client on http.DefaultTransport.
+	// Nil selects a client on the default transport (see Dialer).
 	HTTPClient *http.Client
 	// MaxMessageBytes bounds one message read from the server (a stdio line,
 	// a server-sent event, a WebSocket message). Zero selects 16 MiB.
@@ -149,8 +150,19 @@ func (d *Dialer) baseTransport() http.RoundTripper {
 	if d.HTTPClient != nil && d.HTTPClient.Transport != nil {
 		return d.HTTPClient.Transport
 	}
-	return http.DefaultTransport
+	return defaultTransport
 }
+
+// defaultTransport is http.DefaultTransport with a pool sized for many
+// sessions to one server: every session's calls go to the same host, and
+// the default keeps 2 idle connections per host, so a busy proxy would
+// open a new connection (and leave one in TIME_WAIT) for most calls.
+var defaultTransport = func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 1024
+	t.MaxIdleConnsPerHost = 256
+	return t
+}()
 
 // clientWith returns a copy of the Dialer's client sending through rt.
 func (d *Dialer) clientWith(rt http.RoundTripper) *http.Client {

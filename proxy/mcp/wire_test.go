@@ -1,6 +1,8 @@
 package mcp
 
 import (
+	"bytes"
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -50,16 +52,44 @@ func sameDecoding(t *testing.T, data []byte) {
 	if werr != nil {
 		return
 	}
-	if wr, ok := want.(*jsonrpc.Request); ok {
-		gr, ok := got.(*jsonrpc.Request)
-		if !ok || gr.Method != wr.Method || gr.ID != wr.ID || string(gr.Params) != string(wr.Params) {
-			t.Fatalf("%q: go-sdk %+v, decodeMessage %+v", data, want, got)
-		}
-		return
-	}
-	if !reflect.DeepEqual(got, want) {
+	if !sameMessage(got, want) {
 		t.Fatalf("%q: go-sdk %+v, decodeMessage %+v", data, want, got)
 	}
+	// encodeMessage writes what jsonrpc.EncodeMessage writes, up to
+	// insignificant whitespace and escapes.
+	wenc, werr := jsonrpc.EncodeMessage(want)
+	genc, gerr := encodeMessage(got)
+	if (werr == nil) != (gerr == nil) {
+		t.Fatalf("%q: go-sdk encoding error %v, encodeMessage error %v", data, werr, gerr)
+	}
+	if werr != nil || bytes.Equal(wenc, genc) {
+		return
+	}
+	w2, err1 := jsonrpc.DecodeMessage(wenc)
+	g2, err2 := jsonrpc.DecodeMessage(genc)
+	if err1 != nil || err2 != nil || !sameMessage(g2, w2) {
+		t.Fatalf("%q: go-sdk encodes %s, encodeMessage %s (%v, %v)", data, wenc, genc, err1, err2)
+	}
+}
+
+// sameMessage compares messages, their raw members up to whitespace.
+func sameMessage(a, b jsonrpc.Message) bool {
+	compact := func(r json.RawMessage) string {
+		var buf bytes.Buffer
+		if json.Compact(&buf, r) != nil {
+			return string(r)
+		}
+		return buf.String()
+	}
+	switch x := a.(type) {
+	case *jsonrpc.Request:
+		y, ok := b.(*jsonrpc.Request)
+		return ok && x.Method == y.Method && x.ID == y.ID && compact(x.Params) == compact(y.Params)
+	case *jsonrpc.Response:
+		y, ok := b.(*jsonrpc.Response)
+		return ok && x.ID == y.ID && compact(x.Result) == compact(y.Result) && reflect.DeepEqual(x.Error, y.Error)
+	}
+	return false
 }
 
 func TestDecodeMessageAsGoSDK(t *testing.T) {
