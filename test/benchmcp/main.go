@@ -16,8 +16,17 @@
 // noise hits all three alike; Bulwark's cost is the latency it adds over the
 // direct call, compared with what the bare proxy adds. Then -sessions
 // concurrent sessions (initialize, tools/list, -session-calls calls of echo)
-// go through Bulwark. -inproc runs the gateway in this process (no binary
-// build, no memory numbers): the smoke test uses it.
+// go through Bulwark (-sessions 0 skips them, e.g. to profile the per-call
+// path). -inproc runs the gateway in this process (no binary build, no
+// memory numbers): the smoke test uses it.
+//
+// Every client asks for the same protocol version (-protocol, default
+// 2025-11-25, the last revision with sessions), so the client does the same
+// work whatever the target. Left to itself the go-sdk client prefers the
+// stateless revision 2026-07-28: Bulwark serves it, the go-sdk server behind
+// the direct and bare targets (stateful) does not, so the client would talk
+// 2026-07-28 to Bulwark only, with different per-call work of its own.
+// -protocol latest measures that: Bulwark's stateless path.
 //
 // The exit code is 0 even when a target is missed, unless -strict.
 package main
@@ -82,6 +91,7 @@ type options struct {
 	bin          string
 	cpuprofile   string
 	keep         bool
+	protocol     string
 }
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -91,19 +101,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("benchmcp", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.IntVar(&o.calls, "calls", 3000, "tools/call echo per target at concurrency 1")
-	fs.IntVar(&o.sessions, "sessions", 200, "concurrent MCP sessions through Bulwark")
+	fs.IntVar(&o.sessions, "sessions", 200, "concurrent MCP sessions through Bulwark (0: skip them)")
 	fs.IntVar(&o.sessionCalls, "session-calls", 10, "echo calls per concurrent session")
 	fs.BoolVar(&o.inproc, "inproc", false, "run the gateway in this process instead of `bulwark serve` (no RSS)")
 	fs.BoolVar(&o.strict, "strict", false, "exit 1 when a target is missed")
 	fs.StringVar(&o.bin, "bin", "", "bulwark binary to run (default: go build ./cmd/bulwark into a temporary directory)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of this process (with -inproc it includes the gateway)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (database, server log)")
+	fs.StringVar(&o.protocol, "protocol", "2025-11-25", "MCP protocol version every client asks for (\"latest\": the go-sdk client's default)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if o.calls < 1 || o.sessions < 1 || o.sessionCalls < 1 {
-		fmt.Fprintln(stderr, "benchmcp: -calls, -sessions and -session-calls must be positive")
+	if o.calls < 1 || o.sessions < 0 || o.sessionCalls < 1 {
+		fmt.Fprintln(stderr, "benchmcp: -calls and -session-calls must be positive, -sessions not negative")
 		return 2
+	}
+	if o.protocol == "latest" {
+		o.protocol = ""
 	}
 	if o.cpuprofile != "" {
 		f, err := os.Create(o.cpuprofile)
@@ -132,7 +146,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		b.dumpServerLog()
 		return 2
 	}
-	if err := b.concurrentSessions(ctx); err != nil {
+	if o.sessions == 0 {
+		b.printf("Concurrent sessions skipped (-sessions 0)\n\n")
+	} else if err := b.concurrentSessions(ctx); err != nil {
 		fmt.Fprintln(stderr, "benchmcp:", err)
 		b.dumpServerLog()
 		return 2
@@ -285,11 +301,14 @@ func (t bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	return t.base.RoundTrip(r)
 }
 
-func connect(ctx context.Context, endpoint, key string, tr http.RoundTripper) (*sdk.ClientSession, error) {
+// connect opens a client session asking for protocol version ("": the
+// client's default).
+func connect(ctx context.Context, endpoint, key, version string, tr http.RoundTripper) (*sdk.ClientSession, error) {
 	c := sdk.NewClient(&sdk.Implementation{Name: "benchmcp", Version: "1.0.0"}, nil)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	return c.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: endpoint, HTTPClient: &http.Client{Transport: bearer{key, tr}}}, nil)
+	return c.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: endpoint, HTTPClient: &http.Client{Transport: bearer{key, tr}}},
+		&sdk.ClientSessionOptions{ProtocolVersion: version})
 }
 
 func callEcho(ctx context.Context, cs *sdk.ClientSession) error {
@@ -313,7 +332,7 @@ func (b *bench) open(ctx context.Context, t *target) error {
 	b.closers = append(b.closers, t.tr.CloseIdleConnections)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		cs, err := connect(ctx, t.endpoint, t.key, t.tr)
+		cs, err := connect(ctx, t.endpoint, t.key, b.o.protocol, t.tr)
 		if err != nil {
 			return err
 		}
@@ -539,7 +558,12 @@ func (b *bench) header() {
 	b.printf("Bulwark MCP proxy benchmark\n")
 	b.printf("  %s, %d CPUs, %s\n", runtime.Version(), runtime.NumCPU(), runtime.GOOS+"/"+runtime.GOARCH)
 	b.printf("  bulwark: %s, policy %s, echo tool approved\n", mode, policy)
-	b.printf("  upstream: go-sdk MCP server, streamable HTTP (stateful), in this process; echo argument %d bytes\n\n", len(message))
+	b.printf("  upstream: go-sdk MCP server, streamable HTTP (stateful), in this process; echo argument %d bytes\n", len(message))
+	proto := b.o.protocol
+	if proto == "" {
+		proto = "the go-sdk client's default (2026-07-28, stateless, with Bulwark; 2025-11-25 with the others)"
+	}
+	b.printf("  client protocol: %s on every target\n\n", proto)
 }
 
 func pct(d []time.Duration, p float64) time.Duration {
@@ -629,7 +653,7 @@ func (b *bench) concurrentSessions(ctx context.Context) error {
 			<-gate
 			s0 := time.Now()
 			err := func() error {
-				cs, err := connect(ctx, bw.endpoint, bw.key, tr)
+				cs, err := connect(ctx, bw.endpoint, bw.key, b.o.protocol, tr)
 				if err != nil {
 					return err
 				}
