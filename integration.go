@@ -22,12 +22,15 @@ const (
 	IntegrationTeams     IntegrationKind = "teams"
 	IntegrationEmail     IntegrationKind = "email"
 	IntegrationSyslog    IntegrationKind = "syslog"
+	// IntegrationSIEMHTTP posts CEF/LEEF lines or JSON to an HTTP(S)
+	// collector (QRadar HTTP Receiver, a collector in front of ArcSight, …).
+	IntegrationSIEMHTTP IntegrationKind = "siem_http"
 	// IntegrationLangfuse sends request records (LLM calls), not events.
 	IntegrationLangfuse IntegrationKind = "langfuse"
 )
 
 // IntegrationKinds lists every kind.
-var IntegrationKinds = []IntegrationKind{IntegrationWebhook, IntegrationSlack, IntegrationSplunk, IntegrationElastic, IntegrationPagerDuty, IntegrationTeams, IntegrationEmail, IntegrationSyslog, IntegrationLangfuse}
+var IntegrationKinds = []IntegrationKind{IntegrationWebhook, IntegrationSlack, IntegrationSplunk, IntegrationElastic, IntegrationPagerDuty, IntegrationTeams, IntegrationEmail, IntegrationSyslog, IntegrationSIEMHTTP, IntegrationLangfuse}
 
 // IntegrationKindList is the kinds for error messages: "webhook, slack, …".
 func IntegrationKindList() string {

@@ -18,6 +18,7 @@ import (
 	"github.com/bulwarkhq/bulwark/events/sink/elastic"
 	"github.com/bulwarkhq/bulwark/events/sink/email"
 	"github.com/bulwarkhq/bulwark/events/sink/pagerduty"
+	"github.com/bulwarkhq/bulwark/events/sink/siemhttp"
 	"github.com/bulwarkhq/bulwark/events/sink/slack"
 	"github.com/bulwarkhq/bulwark/events/sink/splunk"
 	"github.com/bulwarkhq/bulwark/events/sink/syslog"
@@ -58,6 +59,7 @@ var kinds = map[bulwark.IntegrationKind]kind{
 	bulwark.IntegrationTeams:     {secrets: []string{"webhook_url"}, build: builder(teams.New)},
 	bulwark.IntegrationEmail:     {secrets: []string{"password"}, build: builder(email.New)},
 	bulwark.IntegrationSyslog:    {build: builder(syslog.New)}, // no secrets: syslog has no sender credentials
+	bulwark.IntegrationSIEMHTTP:  {secrets: []string{"password", "secret_headers"}, build: builder(siemhttp.New)},
 	// Langfuse follows the request log instead of receiving events (tail.go).
 	bulwark.IntegrationLangfuse: {secrets: []string{"secret_key"}, tails: true, build: langfuseTail},
 }
