@@ -47,10 +47,13 @@ var Formats = []string{LEEF, CEF, NDJSON, JSON}
 
 // Limits and defaults.
 const (
-	DefaultBatch    = 100
-	MaxBatchSize    = 10000
-	DefaultMaxBody  = 1 << 20
-	MinBody         = 64 << 10 // above the largest CEF or LEEF line the encoders produce
+	DefaultBatch   = 100
+	MaxBatchSize   = 10000
+	DefaultMaxBody = 1 << 20
+	// MinBody is above the longest CEF or LEEF line the encoders can
+	// produce (every field at its rune limit in 4-byte runes: 56 KiB of
+	// CEF, 64 KiB of LEEF), so only a JSON event can be too large.
+	MinBody         = 128 << 10
 	MaxBodyLimit    = 100 << 20
 	userAgent       = "Bulwark-SIEM-HTTP/1"
 	contentTypeText = "text/plain; charset=utf-8"
@@ -82,7 +85,7 @@ type Config struct {
 	MaxBatch int `json:"max_batch,omitempty" help:"Events per delivery, 1-10000 (default 100)."`
 	// MaxBodyBytes bounds one request body; a delivery whose events do
 	// not fit is sent as several requests (default 1 MiB).
-	MaxBodyBytes int `json:"max_body_bytes,omitempty" help:"Largest request body in bytes; bigger batches are split (default 1 MiB, at least 64 KiB)."`
+	MaxBodyBytes int `json:"max_body_bytes,omitempty" help:"Largest request body in bytes; bigger batches are split (default 1 MiB, at least 128 KiB)."`
 	// Timeout bounds one request (default 10s).
 	Timeout time.Duration `json:"timeout,omitempty"`
 	TLS     wire.TLS      `json:"tls"`

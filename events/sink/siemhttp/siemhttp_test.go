@@ -98,7 +98,7 @@ func TestValidate(t *testing.T) {
 		}},
 		{"max_batch must be between 1 and 10000", func(c *siemhttp.Config) { c.MaxBatch = 10001 }},
 		{"max_batch must be", func(c *siemhttp.Config) { c.MaxBatch = -1 }},
-		{"max_body_bytes must be between 65536", func(c *siemhttp.Config) { c.MaxBodyBytes = 1000 }},
+		{"max_body_bytes must be between 131072", func(c *siemhttp.Config) { c.MaxBodyBytes = 1000 }},
 		{"max_body_bytes must be", func(c *siemhttp.Config) { c.MaxBodyBytes = 1 << 30 }},
 		{"timeout must not be negative", func(c *siemhttp.Config) { c.Timeout = -time.Second }},
 		{"tls.ca_pem", func(c *siemhttp.Config) { c.TLS.CAPEM = "not a cert" }},
@@ -340,7 +340,7 @@ func TestLargeBatchesAreSplit(t *testing.T) {
 	// A failure on a later part fails the whole delivery (retryable).
 	rx2 := siem.NewLines("leef")
 	s2 := receiver(t, rx2, siemhttp.Config{Format: "leef", MaxBodyBytes: siemhttp.MinBody})
-	if err := s2.Deliver(context.Background(), big(40)); err != nil {
+	if err := s2.Deliver(context.Background(), big(100)); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(rx2.Batches()); n < 2 {
@@ -348,7 +348,7 @@ func TestLargeBatchesAreSplit(t *testing.T) {
 	}
 	wrapped := &failNth{next: rx2, n: 2}
 	s3 := receiver(t, wrapped, siemhttp.Config{Format: "leef", MaxBodyBytes: siemhttp.MinBody})
-	if err := s3.Deliver(context.Background(), big(40)); !errors.As(err, &de) || de.Permanent || de.Status != 503 {
+	if err := s3.Deliver(context.Background(), big(100)); !errors.As(err, &de) || de.Permanent || de.Status != 503 {
 		t.Fatalf("second part failing: %v", err)
 	}
 }
@@ -392,5 +392,24 @@ func TestTLS(t *testing.T) {
 	}
 	if len(rx.Records()) != 2 {
 		t.Fatal(rx.Records())
+	}
+}
+
+// TestLongestLinesFitMinBody: with every field at the encoders' limits in
+// 4-byte runes, a CEF or LEEF line still fits the smallest body, so only
+// JSON events can be refused as too large.
+func TestLongestLinesFitMinBody(t *testing.T) {
+	long := strings.Repeat("\U0001D11E", 3000)
+	data := map[string]string{}
+	for _, k := range []string{"title", "rule_id", "action", "user", "user_email", "group", "proxy", "target", "policy", "evidence", "request_id"} {
+		data[k] = long
+	}
+	raw, _ := json.Marshal(data)
+	ev := bulwark.Event{ID: long, Time: time.Unix(1, 0), Type: bulwark.EventType(long), Action: long, Severity: bulwark.SeverityHigh,
+		Category: long, Actor: long, Subject: long, Data: raw}
+	for name, line := range map[string]string{"cef": cef.CEF(&ev), "leef": cef.LEEF(&ev)} {
+		if len(line)+1 > siemhttp.MinBody {
+			t.Errorf("%s line of %d bytes exceeds MinBody %d", name, len(line), siemhttp.MinBody)
+		}
 	}
 }
