@@ -7,7 +7,8 @@
 // loopback, each through a go-sdk client session of its own:
 //
 //	direct   the MCP server itself
-//	bare     an httputil.ReverseProxy (FlushInterval -1) in front of it
+//	bare     an httputil.ReverseProxy (FlushInterval -1) in front of it, in
+//	         a process of its own like Bulwark (-bare-inproc: in this one)
 //	bulwark  `bulwark serve` (its own process, SQLite) with an MCP proxy
 //	         whose policy is mcp-standard-security: the echo tool approved,
 //	         its arguments and result scanned, every call recorded
@@ -32,6 +33,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -39,6 +41,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -92,6 +95,8 @@ type options struct {
 	cpuprofile   string
 	keep         bool
 	protocol     string
+	bareInproc   bool
+	serveBare    string
 }
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -108,9 +113,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.bin, "bin", "", "bulwark binary to run (default: go build ./cmd/bulwark into a temporary directory)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of this process (with -inproc it includes the gateway)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (database, server log)")
+	fs.BoolVar(&o.bareInproc, "bare-inproc", false, "run the bare proxy in this process even when Bulwark runs in its own")
+	fs.StringVar(&o.serveBare, "serve-bare", "", "internal: serve the bare proxy to this upstream URL")
 	fs.StringVar(&o.protocol, "protocol", "2025-11-25", "MCP protocol version every client asks for (\"latest\": the go-sdk client's default)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if o.serveBare != "" {
+		return serveBare(o.serveBare, stdout)
 	}
 	if o.calls < 1 || o.sessions < 0 || o.sessionCalls < 1 {
 		fmt.Fprintln(stderr, "benchmcp: -calls and -session-calls must be positive, -sessions not negative")
@@ -239,9 +249,12 @@ func (b *bench) setup(ctx context.Context) error {
 	}
 	b.upURL = up + "/mcp"
 	upU, _ := url.Parse(up)
-	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(upU); r.Out.Host = upU.Host },
-		FlushInterval: -1, Transport: upstreamTransport()}
-	bare, err := b.serveLocal(rp)
+	var bare string
+	if b.o.inproc || b.o.bareInproc {
+		bare, err = b.serveLocal(bareProxy(upU))
+	} else {
+		bare, err = b.startBare(up)
+	}
 	if err != nil {
 		return err
 	}
@@ -269,6 +282,58 @@ func (b *bench) setup(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// bareProxy is the bare reverse proxy to the MCP server at up.
+func bareProxy(up *url.URL) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(up); r.Out.Host = up.Host },
+		FlushInterval: -1, Transport: upstreamTransport(), ErrorLog: log.New(io.Discard, "", 0)} // closed sessions' streams
+}
+
+// serveBare is the bare proxy's own process (-serve-bare URL): it prints
+// its address on a line and serves until its standard input closes.
+func serveBare(upstream string, stdout io.Writer) int {
+	up, err := url.Parse(upstream)
+	if err != nil {
+		return 2
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 2
+	}
+	fmt.Fprintf(stdout, "http://%s\n", ln.Addr())
+	go func() { _, _ = io.Copy(io.Discard, os.Stdin); os.Exit(0) }()
+	_ = (&http.Server{Handler: bareProxy(up), ReadHeaderTimeout: 10 * time.Second}).Serve(ln)
+	return 0
+}
+
+// startBare runs the bare proxy in a process of its own, as Bulwark runs
+// in one: a proxy in the benchmark's process would answer without the
+// cross-process wake-ups Bulwark pays for.
+func (b *bench) startBare(upstream string) (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command(self, "-serve-bare", upstream)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return "", err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", err
+	}
+	cmd.Stderr = b.log
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	b.closers = append(b.closers, func() { _ = stdin.Close(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		return "", fmt.Errorf("bare proxy process: %w", err)
+	}
+	return strings.TrimSpace(line), nil
 }
 
 func upstreamTransport() *http.Transport {
@@ -559,6 +624,11 @@ func (b *bench) header() {
 	b.printf("  %s, %d CPUs, %s\n", runtime.Version(), runtime.NumCPU(), runtime.GOOS+"/"+runtime.GOARCH)
 	b.printf("  bulwark: %s, policy %s, echo tool approved\n", mode, policy)
 	b.printf("  upstream: go-sdk MCP server, streamable HTTP (stateful), in this process; echo argument %d bytes\n", len(message))
+	bare := "its own process"
+	if b.o.inproc || b.o.bareInproc {
+		bare = "this process"
+	}
+	b.printf("  bare proxy: httputil.ReverseProxy in %s\n", bare)
 	proto := b.o.protocol
 	if proto == "" {
 		proto = "the go-sdk client's default (2026-07-28, stateless, with Bulwark; 2025-11-25 with the others)"
