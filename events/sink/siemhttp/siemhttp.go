@@ -293,7 +293,7 @@ func (s *sink) record(ev *bulwark.Event) ([]byte, error) {
 // validUTF8 re-encodes a JSON document whose strings hold invalid UTF-8
 // (event data is copied as it came, and encoding/json lets such bytes
 // through): decoding turns them into U+FFFD, and a receiver reading UTF-8
-// then gets the rest of the event intact.
+// then gets the rest of the event intact (with its keys sorted).
 func validUTF8(b []byte) ([]byte, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
@@ -304,7 +304,7 @@ func validUTF8(b []byte) ([]byte, error) {
 	return json.Marshal(v)
 }
 
-// Bodies encodes evs and splits them into request bodies of at most
+// bodies encodes evs and splits them into request bodies of at most
 // MaxBodyBytes, keeping their order. An event too large for any body is a
 // permanent failure: no receiver bound by that limit would take it.
 func (s *sink) bodies(evs []bulwark.Event) ([][]byte, error) {
