@@ -69,6 +69,9 @@ func TestPOSTAnswerModes(t *testing.T) {
 			}
 		})
 	}
+	// A call is recorded once its answer is on its way: wait for the last.
+	waitFor(t, func() bool { hooks.mu.Lock(); defer hooks.mu.Unlock(); return len(hooks.calls) >= 9 })
+	time.Sleep(50 * time.Millisecond) // and for any record too many
 	hooks.mu.Lock()
 	defer hooks.mu.Unlock()
 	if len(hooks.calls) != 9 {

@@ -377,7 +377,10 @@ func acceptsJSON(h http.Header) bool {
 // serveAlone relays one POSTed message with Session.Call and answers it
 // with a JSON body, or 202 Accepted for a notification or a response.
 func (h *Handler) serveAlone(s *downSession, w http.ResponseWriter, r *http.Request, msg jsonrpc.Message) {
-	resp, err := s.relay.Call(r.Context(), msg)
+	resp, report, err := s.relay.Call(r.Context(), msg)
+	if report != nil {
+		defer report() // once the answer is written
+	}
 	switch {
 	case errors.Is(err, errSessionEnded):
 		writeRPCError(w, http.StatusNotFound, -32001, "Session not found: initialize a new session.")
@@ -397,6 +400,7 @@ func (h *Handler) serveAlone(s *downSession, w http.ResponseWriter, r *http.Requ
 	defer cancel()
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(b)
+	_ = http.NewResponseController(w).Flush() // the answer goes out before the bookkeeping
 }
 
 // errTooManySessions refuses a session beyond MaxSessions.

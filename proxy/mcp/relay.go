@@ -99,6 +99,9 @@ type pending struct {
 	// wait, when set, takes the answer instead of the client queue: the
 	// request came through Session.Call (a POST answered on its own).
 	wait chan *jsonrpc.Response
+	// report, when set, takes the finished call instead of Hooks.Done, so
+	// the caller reports it once the answer is on its way.
+	report func(*Call)
 }
 
 // Session relays one client session to its upstream connection.
@@ -129,6 +132,10 @@ type Session struct {
 	writeErr     atomic.Pointer[error]
 	onDrop       func(method, reason string)
 	drops        dropLog
+
+	// report, when set, takes the finished calls of a call-only session
+	// (newCallSession) instead of Hooks.Done.
+	report func(*Call)
 }
 
 // NewSession relays between down (the client) and up (the server).
@@ -252,30 +259,32 @@ var errSessionEnded = errors.New("the MCP session ended")
 // the message went upstream. It serves POSTs answered with a plain JSON
 // body, skipping the client queue: the answer to a request is the only
 // message of such a POST's stream (the relay sends notifications and server
-// requests on the standalone stream). The error is ctx's when the client
-// went away first, or errSessionEnded.
-func (s *Session) Call(ctx context.Context, msg jsonrpc.Message) (*jsonrpc.Response, error) {
+// requests on the standalone stream). When report is not nil, the call's
+// record waits for it: the caller calls it once the answer is sent, so the
+// bookkeeping is not in the way of the answer. The error is ctx's when the
+// client went away first, or errSessionEnded.
+func (s *Session) Call(ctx context.Context, msg jsonrpc.Message) (resp *jsonrpc.Response, report func(), err error) {
 	if s.closed.Load() {
-		return nil, errSessionEnded
+		return nil, nil, errSessionEnded
 	}
 	m, ok := msg.(*jsonrpc.Request)
 	if !ok { // the client answers a server request (sampling, elicitation, roots)
-		return nil, s.forward(msg)
+		return nil, nil, s.forward(msg)
 	}
 	if _, known := clientMethods[m.Method]; !known {
 		if !m.IsCall() {
 			s.log.Debug("mcp client notification of an unknown method dropped", "method", m.Method)
-			return nil, nil
+			return nil, nil, nil
 		}
-		return errorReply(m.ID, jsonrpc.CodeMethodNotFound, fmt.Sprintf("Method not found: %q is not an MCP method this gateway relays.", m.Method), nil), nil
+		return errorReply(m.ID, jsonrpc.CodeMethodNotFound, fmt.Sprintf("Method not found: %q is not an MCP method this gateway relays.", m.Method), nil), nil, nil
 	}
 	if !m.IsCall() {
-		return nil, s.forward(m)
+		return nil, nil, s.forward(m)
 	}
 	wait := make(chan *jsonrpc.Response, 1)
 	fwd, reply := s.request(s.life, m, wait)
 	if reply != nil {
-		return reply, nil
+		return reply, nil, nil
 	}
 	if hc, ok := s.up.(*httpConn); ok && hc.canPost() {
 		return s.post(hc, fwd, wait)
@@ -283,16 +292,12 @@ func (s *Session) Call(ctx context.Context, msg jsonrpc.Message) (*jsonrpc.Respo
 	_ = s.forward(fwd) // on failure, the calls in flight (this one too) were answered
 	select {
 	case r := <-wait:
-		return r, nil
+		return r, nil, nil
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, nil, ctx.Err()
 	case <-s.done:
-		select {
-		case r := <-wait:
-			return r, nil
-		default:
-			return nil, errSessionEnded
-		}
+		r, err := s.waited(wait)
+		return r, nil, err
 	}
 }
 
@@ -302,13 +307,14 @@ func (s *Session) Call(ctx context.Context, msg jsonrpc.Message) (*jsonrpc.Respo
 // the session as a failed write or a broken stream of the go-sdk's
 // connection would, except a stream that ended without the answer and
 // cannot be resumed: that fails this call only (CodeServerGone).
-func (s *Session) post(hc *httpConn, fwd *jsonrpc.Request, wait chan *jsonrpc.Response) (*jsonrpc.Response, error) {
+func (s *Session) post(hc *httpConn, fwd *jsonrpc.Request, wait chan *jsonrpc.Response) (*jsonrpc.Response, func(), error) {
 	resp, err := hc.call(s.life, fwd, func(msg jsonrpc.Message) { _ = s.serverMessage(s.life, msg) })
 	var de *directError
 	if err != nil && (!errors.As(err, &de) || de.broken || !de.delivered || s.life.Err() != nil) {
 		_ = s.upstreamFailed(s.life, err)
 		s.Close()
-		return s.waited(wait)
+		r, err := s.waited(wait)
+		return r, nil, err
 	}
 	if err != nil {
 		s.log.Warn("mcp call failed", "method", fwd.Method, "err", err)
@@ -321,9 +327,16 @@ func (s *Session) post(hc *httpConn, fwd *jsonrpc.Request, wait chan *jsonrpc.Re
 	}
 	s.mu.Unlock()
 	if !ok || p.wait != wait { // answered meanwhile (the connection failed)
-		return s.waited(wait)
+		r, err := s.waited(wait)
+		return r, nil, err
 	}
-	return s.answer(s.life, p, resp), nil
+	var held *Call
+	p.report = func(c *Call) { held = c }
+	out := s.answer(s.life, p, resp)
+	if held == nil {
+		return out, nil, nil
+	}
+	return out, func() { s.hooks.Done(held) }, nil
 }
 
 // waited is the answer a failure left in wait, if any.
@@ -412,7 +425,7 @@ func (s *Session) request(ctx context.Context, m *jsonrpc.Request, wait chan *js
 		p.call = call
 		if r := s.hooks.Check(ctx, kind, name, s.Client); r != nil {
 			call.Verdict, call.Error = bulwark.VerdictDeny, r.Message
-			s.hooks.Done(call)
+			s.reportTo(nil, call)
 			return nil, errorReply(m.ID, r.Code, r.Message, map[string]any{"bulwark": map[string]any{"tool": name, "kind": kind}})
 		}
 		if m.Method == "tools/call" || m.Method == "prompts/get" {
@@ -420,7 +433,7 @@ func (s *Session) request(ctx context.Context, m *jsonrpc.Request, wait chan *js
 			if err == nil {
 				err = s.hooks.Scan(ctx, bulwark.SurfaceToolArguments, doc, false, call)
 			}
-			if refusal := s.refuse(m.ID, call, err); refusal != nil {
+			if refusal := s.refuse(m.ID, call, err, nil); refusal != nil {
 				return nil, refusal
 			}
 		}
@@ -448,22 +461,36 @@ func (s *Session) finish(call *Call, v bulwark.Verdict, why string) {
 	}
 	call.Verdict, call.Error = v, why
 	call.Duration = time.Since(call.Start)
-	s.hooks.Done(call)
+	s.reportTo(nil, call)
+}
+
+// reportTo reports a finished call: to report when it is set (the caller
+// reports it after sending the answer), else to the session's report, else
+// to the hooks.
+func (s *Session) reportTo(report func(*Call), call *Call) {
+	switch {
+	case report != nil:
+		report(call)
+	case s.report != nil:
+		s.report(call)
+	default:
+		s.hooks.Done(call)
+	}
 }
 
 // refuse turns a scan outcome into an error reply, or nil to go on.
-func (s *Session) refuse(id jsonrpc.ID, call *Call, err error) *jsonrpc.Response {
+func (s *Session) refuse(id jsonrpc.ID, call *Call, err error, report func(*Call)) *jsonrpc.Response {
 	if err == nil {
 		return nil
 	}
 	var b *inspect.Block
 	if errors.As(err, &b) {
 		call.Verdict, call.RuleID = bulwark.VerdictBlock, b.RuleID
-		s.hooks.Done(call)
+		s.reportTo(report, call)
 		return errorReply(id, CodePolicyViolation, b.Message, map[string]any{"bulwark": map[string]any{"rule_id": b.RuleID, "tool": call.Name}})
 	}
 	call.Verdict, call.Error = bulwark.VerdictError, err.Error()
-	s.hooks.Done(call)
+	s.reportTo(report, call)
 	s.log.Error("mcp inspection failed", "session", s.ID, "tool", call.Name, "err", err)
 	return errorReply(id, CodeGatewayError, "The gateway could not inspect this message, so it was not passed on.", nil)
 }
@@ -612,7 +639,7 @@ func (s *Session) answer(ctx context.Context, p pending, m *jsonrpc.Response) *j
 		if p.call != nil {
 			p.call.Verdict, p.call.Error = bulwark.VerdictError, m.Error.Error()
 			p.call.Duration = time.Since(p.call.Start)
-			s.hooks.Done(p.call)
+			s.reportTo(p.report, p.call)
 		}
 		if own {
 			return nil
@@ -646,10 +673,10 @@ func (s *Session) answer(ctx context.Context, p pending, m *jsonrpc.Response) *j
 			err = s.hooks.Scan(ctx, bulwark.SurfaceToolResult, doc, true, call)
 		}
 		call.Duration = time.Since(call.Start)
-		if refusal := s.refuse(m.ID, call, err); refusal != nil {
+		if refusal := s.refuse(m.ID, call, err, p.report); refusal != nil {
 			return refusal
 		}
-		s.hooks.Done(call)
+		s.reportTo(p.report, call)
 		if doc.Modified() {
 			b, err := doc.Encode()
 			if err != nil {

@@ -210,6 +210,8 @@ func TestRelayApprovalsPoliciesAndRedaction(t *testing.T) {
 	if err != nil || res.Content[0].(*sdk.TextContent).Text != "aws_key=<AWS_KEY_1>" {
 		t.Fatalf("read-config: %v %+v", err, res)
 	}
+	// A call is recorded once its answer is on its way: wait for the last.
+	waitFor(t, func() bool { hooks.mu.Lock(); defer hooks.mu.Unlock(); return len(hooks.calls) >= 4 })
 	hooks.mu.Lock()
 	verdicts := []string{}
 	for _, c := range hooks.calls {

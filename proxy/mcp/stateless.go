@@ -105,6 +105,14 @@ func (h *Handler) serveStateless(w http.ResponseWriter, r *http.Request, x *insp
 		req.Params = stripProtocolMeta(req.Params)
 		c := h.cfg()
 		sess := newCallSession("stateless-"+newSessionID(), Client{Group: x.Group, Key: x.Key}, c.Hooks, c.Log)
+		// The call is reported once the answer is written.
+		var held []*Call
+		sess.report = func(call *Call) { held = append(held, call) }
+		defer func() {
+			for _, call := range held {
+				c.Hooks.Done(call)
+			}
+		}()
 		fwd, reply := sess.request(ctx, req, nil)
 		resp = reply
 		if resp == nil {
@@ -135,6 +143,7 @@ func (h *Handler) serveStateless(w http.ResponseWriter, r *http.Request, x *insp
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(b)
+	_ = http.NewResponseController(w).Flush() // the answer goes out before the bookkeeping
 }
 
 // discoverResult answers server/discover from the shared session's
