@@ -6,12 +6,14 @@
 package events
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bulwarkhq/bulwark"
 	"github.com/google/uuid"
@@ -104,9 +106,7 @@ func (b *Bus) record(ctx context.Context, ev bulwark.Event, entry *bulwark.Audit
 	if ev.Severity == "" {
 		ev.Severity = bulwark.SeverityInfo
 	}
-	if len(ev.Data) == 0 {
-		ev.Data = json.RawMessage("{}")
-	}
+	ev.Data = CleanData(ev.Data)
 	if entry != nil && entry.Time.IsZero() {
 		entry.Time = ev.Time
 	}
@@ -123,6 +123,33 @@ func (b *Bus) record(ctx context.Context, ev bulwark.Event, entry *bulwark.Audit
 	}
 	b.fanout(ev)
 	return ev, nil
+}
+
+// CleanData makes an event's data what every consumer may rely on: a JSON
+// document in valid UTF-8. Data copied from traffic can hold invalid UTF-8
+// (encoding/json lets such bytes through inside strings), which a SIEM
+// reading UTF-8 rejects with the whole batch: decoding turns them into
+// U+FFFD. Data that is not JSON at all is kept as a JSON string. The bus
+// applies it on publish; sinks apply it again to rows stored before.
+func CleanData(d json.RawMessage) json.RawMessage {
+	if len(d) == 0 {
+		return json.RawMessage("{}")
+	}
+	if json.Valid(d) && utf8.Valid(d) {
+		return d
+	}
+	if json.Valid(d) {
+		dec := json.NewDecoder(bytes.NewReader(d))
+		dec.UseNumber() // keep numbers exactly as they were
+		var v any
+		if err := dec.Decode(&v); err == nil {
+			if b, err := json.Marshal(v); err == nil {
+				return b
+			}
+		}
+	}
+	b, _ := json.Marshal(string(d)) // invalid UTF-8 becomes U+FFFD
+	return b
 }
 
 // Subscription receives events published after it was created. A subscriber

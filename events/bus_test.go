@@ -2,12 +2,14 @@ package events
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"regexp"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bulwarkhq/bulwark"
 )
@@ -148,5 +150,31 @@ func BenchmarkPublish(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_, _ = bus.Publish(context.Background(), bulwark.Event{Type: bulwark.EventAuth, Action: "auth.login"})
+	}
+}
+
+// Data from traffic may hold invalid UTF-8 or not be JSON: what is stored
+// and delivered is always valid UTF-8 JSON.
+func TestPublishCleansData(t *testing.T) {
+	cases := []struct {
+		name string
+		in   string
+		want string
+	}{
+		{"empty", ``, `{}`},
+		{"valid kept as is", `{"b":1,"a":"x"}`, `{"b":1,"a":"x"}`},
+		{"invalid UTF-8 in a string", "{\"evidence\":\"ab\xff\xfe\",\"n\":12345678901234567890}", "{\"evidence\":\"ab\ufffd\ufffd\",\"n\":12345678901234567890}"},
+		{"not JSON", "plain \xff text", `"plain \ufffd text"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := string(CleanData(json.RawMessage(tc.in)))
+			if got != tc.want {
+				t.Fatalf("CleanData(%q) = %s, want %s", tc.in, got, tc.want)
+			}
+			if !json.Valid([]byte(got)) || !utf8.ValidString(got) {
+				t.Fatalf("not valid UTF-8 JSON: %q", got)
+			}
+		})
 	}
 }

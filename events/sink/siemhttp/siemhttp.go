@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -19,7 +18,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/bulwarkhq/bulwark"
 	"github.com/bulwarkhq/bulwark/events"
@@ -282,26 +280,9 @@ func (s *sink) record(ev *bulwark.Event) ([]byte, error) {
 		return []byte(cef.CEF(ev)), nil
 	}
 	// json.Marshal escapes U+2028/U+2029 and every control character, so
-	// a JSON record never holds a line break.
-	b, err := format.Marshal(s.cfg.BodyFormat, ev)
-	if err != nil || utf8.Valid(b) {
-		return b, err
-	}
-	return validUTF8(b)
-}
-
-// validUTF8 re-encodes a JSON document whose strings hold invalid UTF-8
-// (event data is copied as it came, and encoding/json lets such bytes
-// through): decoding turns them into U+FFFD, and a receiver reading UTF-8
-// then gets the rest of the event intact (with its keys sorted).
-func validUTF8(b []byte) ([]byte, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	return json.Marshal(v)
+	// a JSON record never holds a line break; the bus stores event data
+	// as valid UTF-8 JSON.
+	return format.Marshal(s.cfg.BodyFormat, ev)
 }
 
 // bodies encodes evs and splits them into request bodies of at most

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/bulwarkhq/bulwark"
+	"github.com/bulwarkhq/bulwark/events"
 )
 
 // Envelope is the documented JSON shape of one event, used as the webhook
@@ -21,16 +22,13 @@ type Envelope struct {
 	Data     json.RawMessage `json:"data"`
 }
 
-// EnvelopeOf converts ev. Data that is not valid JSON is carried as a JSON
-// string so one bad event never breaks a batch; missing data is null.
+// EnvelopeOf converts ev. Its data is always valid UTF-8 JSON (see
+// events.CleanData: data that is not JSON is carried as a JSON string, so
+// one bad event never breaks a batch); missing data is null.
 func EnvelopeOf(ev *bulwark.Event) Envelope {
 	data := json.RawMessage("null")
 	if len(ev.Data) > 0 {
-		if json.Valid(ev.Data) {
-			data = ev.Data
-		} else {
-			data, _ = json.Marshal(string(ev.Data))
-		}
+		data = events.CleanData(ev.Data)
 	}
 	return Envelope{
 		ID: ev.ID, Time: ev.Time.UTC().Format(time.RFC3339Nano), Type: string(ev.Type), Action: ev.Action,
