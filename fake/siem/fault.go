@@ -1,6 +1,9 @@
-// Package siem holds strict fake receivers for the HTTP integrations: a
-// Standard Webhooks endpoint, a Slack incoming webhook and a Splunk HTTP
-// Event Collector. Each is an http.Handler (serve it with httptest) that
+// Package siem holds strict fake receivers for the HTTP integrations that
+// cannot run here: a Standard Webhooks endpoint, a Slack incoming webhook, a
+// Splunk HTTP Event Collector (with indexer acknowledgement), an
+// Elasticsearch _bulk endpoint, PagerDuty Events v2, a Microsoft Teams
+// Workflows trigger and a line receiver (QRadar/ArcSight-style CEF, LEEF or
+// JSON lines over HTTP). Each is an http.Handler (serve it with httptest) that
 // checks the auth header, content type, framing and body shape the real
 // service requires, records what it accepted, and can be told to fail.
 package siem
