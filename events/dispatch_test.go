@@ -498,7 +498,7 @@ func TestDispatchChaos(t *testing.T) {
 	engines(t, func(t *testing.T, db *store.DB) {
 		total := 10000
 		if raceEnabled && db.Engine() == "sqlite" {
-			total = 1000 // the race-instrumented pure-Go SQLite is ~10× slower; CI runs 10,000 without -race
+			total = 1000 // the race-instrumented pure-Go SQLite is ~10× slower; .ci/run also runs 10,000 without -race, and PostgreSQL runs 10,000 under -race
 		}
 		bus := newTestBus(db,
 			Route{Sink: "siem", Types: []bulwark.EventType{bulwark.EventAlert}},
