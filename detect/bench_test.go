@@ -30,8 +30,10 @@ func benchEngine(b *testing.B) *Engine {
 	if err != nil {
 		b.Fatal(err)
 	}
-	// The whole pipeline includes the learned detector, as in production.
-	e, err := Compile(rs, Options{Classifier: classifier.Default()})
+	// The whole pipeline includes the learned detector, as in production;
+	// the same text is scanned again and again here, so the clean-text
+	// cache is off (BenchmarkScanRemembered measures it).
+	e, err := Compile(rs, Options{Classifier: classifier.Default(), NoCleanCache: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -129,6 +131,24 @@ func BenchmarkScan4KiB(b *testing.B) {
 				n.scan(c.text)
 			}
 		})
+	}
+}
+
+// BenchmarkScanRemembered is a 4 KiB clean text the engine has scanned
+// before (a chat turn resending earlier messages): hashing instead of
+// scanning.
+func BenchmarkScanRemembered(b *testing.B) {
+	e := benchEngineWithCache(b)
+	text := fill(gardenPara)
+	if r, err := e.ScanText(context.Background(), text, bulwark.ProtocolLLM, bulwark.SurfacePrompt); err != nil || len(r.Findings) > 0 {
+		b.Fatalf("%v %+v", err, r)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(text)))
+	for b.Loop() {
+		if _, err := e.ScanText(context.Background(), text, bulwark.ProtocolLLM, bulwark.SurfacePrompt); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

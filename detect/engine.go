@@ -42,6 +42,9 @@ type Options struct {
 	MinEncodedLen int
 	// MaxPatternInsts bounds the compiled size of one pattern. Default 20000.
 	MaxPatternInsts int
+	// NoCleanCache scans every text every time, even one the engine has
+	// already found clean (see cleanCache): for measuring the scan itself.
+	NoCleanCache bool
 }
 
 func (o *Options) defaults() {
@@ -121,6 +124,7 @@ type Engine struct {
 	opts   Options
 	ml     int // index of ML-PI-001 when active, else -1
 	redact bool
+	clean  *cleanCache // nil when Options.NoCleanCache
 }
 
 // keywordPattern turns a literal phrase into a case-insensitive pattern,
@@ -147,6 +151,9 @@ func keywordPattern(k string) string {
 func Compile(rs *RuleSet, opts Options) (*Engine, error) {
 	opts.defaults()
 	e := &Engine{rs: rs, byID: map[string]int{}, opts: opts, ml: -1}
+	if !opts.NoCleanCache {
+		e.clean = newCleanCache()
+	}
 	var exprs []string
 	for _, r := range rs.Rules {
 		if r.Disabled {
@@ -331,7 +338,18 @@ func (e *Engine) scanField(st *scanState, text string, proto bulwark.Protocol, s
 		return
 	}
 	first := len(st.res.Findings)
+	var key cleanKey
+	cacheable := e.clean != nil && len(text) >= cleanCacheMin && !st.res.Truncated
+	if cacheable {
+		key = e.clean.key(text, proto, surface)
+		if e.clean.has(key) {
+			return
+		}
+	}
 	e.scanLayer(st, text, layer{proto: proto, surface: surface, path: path})
+	if cacheable && len(st.res.Findings) == first && !st.res.Truncated {
+		e.clean.add(key)
+	}
 	found := st.res.Findings[first:]
 	sort.SliceStable(found, func(i, j int) bool {
 		if found[i].Start != found[j].Start {

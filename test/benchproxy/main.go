@@ -249,10 +249,11 @@ func (b *bench) setup(ctx context.Context) error {
 		_ = os.RemoveAll(tmp)
 	})
 
-	b.prompts = prompts(nPrompts, promptSize)
-	for _, p := range b.prompts {
-		b.bodies = append(b.bodies, chatBody(p, false))
-		b.sbodies = append(b.sbodies, chatBody(p, true))
+	b.prompts = prompts(nPrompts, promptSize-len(refPlaceholder))
+	for i, p := range b.prompts {
+		b.prompts[i] = refPlaceholder + p
+		b.bodies = append(b.bodies, chatBody(b.prompts[i], false))
+		b.sbodies = append(b.sbodies, chatBody(b.prompts[i], true))
 	}
 	if err := b.checkRules(ctx); err != nil {
 		return err
@@ -805,12 +806,24 @@ func cpuModel() string {
 	return "unknown CPU"
 }
 
+// refPlaceholder starts every prompt; body writes the request's sequence
+// number over its digits, so that no two requests carry the same text and
+// Bulwark's clean-text cache (which spares chat history a second scan)
+// never answers for a scan: every request is scanned in full.
+const refPlaceholder = "Ref 0000000000. "
+
 func (b *bench) body(stream bool) []byte {
-	i := int(b.seq.Add(1) % nPrompts)
+	seq := b.seq.Add(1)
+	i := int(seq % nPrompts)
+	tmpl := b.bodies[i]
 	if stream {
-		return b.sbodies[i]
+		tmpl = b.sbodies[i]
 	}
-	return b.bodies[i]
+	out := bytes.Clone(tmpl)
+	at := bytes.Index(out, []byte(refPlaceholder))
+	digits := fmt.Sprintf("%010d", seq%10_000_000_000)
+	copy(out[at+len("Ref "):], digits)
+	return out
 }
 
 // warmup sends n requests to each target, interleaved.
