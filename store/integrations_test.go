@@ -21,7 +21,7 @@ func testIntegrations(t *testing.T, db *store.DB) {
 	}
 	wantCode(t, db.CreateIntegration(ctx, &bulwark.Integration{Name: "siem", Kind: bulwark.IntegrationSlack}), bulwark.CodeConflict)
 	wantCode(t, db.CreateIntegration(ctx, &bulwark.Integration{Name: "Bad Name", Kind: bulwark.IntegrationSlack}), bulwark.CodeUnprocessable)
-	wantCode(t, db.CreateIntegration(ctx, &bulwark.Integration{Name: "x", Kind: "email"}), bulwark.CodeUnprocessable)
+	wantCode(t, db.CreateIntegration(ctx, &bulwark.Integration{Name: "x", Kind: "carrier-pigeon"}), bulwark.CodeUnprocessable)
 
 	got, err := db.GetIntegration(ctx, i.ID)
 	mustNil(t, err)
