@@ -376,15 +376,21 @@ func connect(ctx context.Context, endpoint, key, version string, tr http.RoundTr
 		&sdk.ClientSessionOptions{ProtocolVersion: version})
 }
 
+// callSeq numbers the calls: each argument starts with its own number, so
+// no two calls carry the same text and Bulwark's memory of clean texts
+// (which spares resent history a second scan) never answers for a scan.
+var callSeq atomic.Uint64
+
 func callEcho(ctx context.Context, cs *sdk.ClientSession) error {
-	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "echo", Arguments: map[string]any{"message": message}})
+	msg := fmt.Sprintf("Ref %010d. %s", callSeq.Add(1), message)
+	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "echo", Arguments: map[string]any{"message": msg}})
 	if err != nil {
 		return err
 	}
 	if res.IsError || len(res.Content) != 1 {
 		return fmt.Errorf("echo: unexpected result %+v", res)
 	}
-	if tc, ok := res.Content[0].(*sdk.TextContent); !ok || tc.Text != "Echo: "+message {
+	if tc, ok := res.Content[0].(*sdk.TextContent); !ok || tc.Text != "Echo: "+msg {
 		return errors.New("echo: the answer is not the message")
 	}
 	return nil
@@ -623,7 +629,7 @@ func (b *bench) header() {
 	b.printf("Bulwark MCP proxy benchmark\n")
 	b.printf("  %s, %d CPUs, %s\n", runtime.Version(), runtime.NumCPU(), runtime.GOOS+"/"+runtime.GOARCH)
 	b.printf("  bulwark: %s, policy %s, echo tool approved\n", mode, policy)
-	b.printf("  upstream: go-sdk MCP server, streamable HTTP (stateful), in this process; echo argument %d bytes\n", len(message))
+	b.printf("  upstream: go-sdk MCP server, streamable HTTP (stateful), in this process; echo argument %d bytes, numbered per call\n", len(message)+len("Ref 0000000000. "))
 	bare := "its own process"
 	if b.o.inproc || b.o.bareInproc {
 		bare = "this process"
