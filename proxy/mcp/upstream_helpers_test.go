@@ -22,6 +22,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/bulwarkhq/bulwark/test/nodepkg"
 )
 
 // The real MCP server the upstream tests talk to.
@@ -30,75 +32,13 @@ const (
 	everythingVersion = "2026.8.31"
 )
 
-var (
-	everythingOnce sync.Once
-	everythingPath string // dist/index.js
-	everythingErr  error
-)
-
 // everythingServer returns the path of server-everything's dist/index.js,
-// installing it with npm into $BULWARK_TEST_MCP_DIR (default
-// $TMPDIR/bulwark-mcp-test) on first use. Without node or npm, or when the
-// registry cannot be reached, the test is skipped (failed under CI=true).
+// installed with npm into $BULWARK_TEST_MCP_DIR (default
+// $TMPDIR/bulwark-mcp-test, shared with test/e2e) on first use.
 func everythingServer(t *testing.T) string {
 	t.Helper()
-	everythingOnce.Do(func() {
-		everythingPath, everythingErr = installEverything()
-	})
-	if everythingErr != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("MCP server-everything unavailable: %v", everythingErr)
-		}
-		t.Skipf("skipping: MCP server-everything unavailable: %v", everythingErr)
-	}
-	return everythingPath
-}
-
-func installEverything() (string, error) {
-	if _, err := exec.LookPath("node"); err != nil {
-		return "", errors.New("node is not installed")
-	}
-	dir := os.Getenv("BULWARK_TEST_MCP_DIR")
-	if dir == "" {
-		dir = filepath.Join(os.TempDir(), "bulwark-mcp-test")
-	}
-	pkgDir := filepath.Join(dir, "node_modules", filepath.FromSlash(everythingPackage))
-	index := filepath.Join(pkgDir, "dist", "index.js")
-	if installedVersion(pkgDir) == everythingVersion {
-		if _, err := os.Stat(index); err == nil {
-			return index, nil
-		}
-	}
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		return "", errors.New("npm is not installed")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, npm, "install", "--prefix", dir, "--no-audit", "--no-fund",
-		everythingPackage+"@"+everythingVersion)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("npm install %s@%s (registry unreachable?): %v\n%s", everythingPackage, everythingVersion, err, out)
-	}
-	if v := installedVersion(pkgDir); v != everythingVersion {
-		return "", fmt.Errorf("npm installed %s version %q, want %s", everythingPackage, v, everythingVersion)
-	}
-	return index, nil
-}
-
-func installedVersion(pkgDir string) string {
-	b, err := os.ReadFile(filepath.Join(pkgDir, "package.json"))
-	if err != nil {
-		return ""
-	}
-	var p struct {
-		Version string `json:"version"`
-	}
-	_ = json.Unmarshal(b, &p)
-	return p.Version
+	dir := nodepkg.Dir(t, "BULWARK_TEST_MCP_DIR", "bulwark-mcp-test", nodepkg.Package{Name: everythingPackage, Version: everythingVersion})
+	return filepath.Join(dir, "node_modules", filepath.FromSlash(everythingPackage), "dist", "index.js")
 }
 
 // nodePath is the absolute path of node.
