@@ -89,64 +89,9 @@ type Config struct {
 	TLS     wire.TLS      `json:"tls"`
 }
 
-// reserved headers are set by the sink or by HTTP itself (hop-by-hop).
-var reserved = map[string]bool{
-	"content-type": true, "content-length": true, "content-encoding": true, "host": true,
-	"transfer-encoding": true, "connection": true, "keep-alive": true, "proxy-connection": true,
-	"proxy-authenticate": true, "proxy-authorization": true, "te": true, "trailer": true,
-	"upgrade": true, "expect": true,
-}
-
-// checkHeader validates one custom header; field names the setting, and
-// the value is never repeated (it may be a credential).
-func checkHeader(field, k, v string) error {
-	if !validToken(k) {
-		return fmt.Errorf("%s: %q is not a valid header name", field, k)
-	}
-	if reserved[strings.ToLower(k)] {
-		return fmt.Errorf("%s: %q is set by the sink or by HTTP and cannot be set", field, k)
-	}
-	if strings.IndexFunc(v, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) >= 0 {
-		return fmt.Errorf("%s: value of %q contains a control character", field, k)
-	}
-	return nil
-}
-
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if r > 0x7e || r <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) {
-			return false
-		}
-	}
-	return true
-}
-
-// ParseSecretHeaders reads "Name: value" lines; blank lines are skipped.
-// Errors name the line, never the value.
+// ParseSecretHeaders reads the secret_headers setting.
 func ParseSecretHeaders(s string) (map[string]string, error) {
-	out := map[string]string{}
-	for n, line := range strings.Split(s, "\n") {
-		line = strings.TrimSpace(strings.TrimSuffix(line, "\r"))
-		if line == "" {
-			continue
-		}
-		k, v, ok := strings.Cut(line, ":")
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		if !ok || k == "" {
-			return nil, fmt.Errorf("secret_headers: line %d is not \"Name: value\"", n+1)
-		}
-		if err := checkHeader(fmt.Sprintf("secret_headers: line %d", n+1), k, v); err != nil {
-			return nil, err
-		}
-		if _, dup := out[http.CanonicalHeaderKey(k)]; dup {
-			return nil, fmt.Errorf("secret_headers: line %d repeats %q", n+1, k)
-		}
-		out[http.CanonicalHeaderKey(k)] = v
-	}
-	return out, nil
+	return wire.ParseSecretHeaders(s, nil)
 }
 
 // Validate checks every field and names the first bad one.
@@ -173,7 +118,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("body_format applies to the ndjson and json formats only; remove it for %s", c.Format)
 	}
 	for k, v := range c.Headers {
-		if err := checkHeader("headers", k, v); err != nil {
+		if err := wire.CheckHeader("headers", k, v, nil); err != nil {
 			return err
 		}
 	}

@@ -58,57 +58,15 @@ type Config struct {
 	TLS     wire.TLS      `json:"tls"`
 }
 
-// reserved headers are set by the sink or by HTTP itself (hop-by-hop);
-// every webhook-* name is reserved too.
-var reserved = map[string]bool{
-	"content-type": true, "content-length": true, "host": true, "transfer-encoding": true,
-	"connection": true, "keep-alive": true, "proxy-connection": true, "proxy-authenticate": true,
-	"proxy-authorization": true, "te": true, "trailer": true, "upgrade": true, "expect": true,
-}
-
+// reservedHeader: what HTTP and the body framing own, and every webhook-*
+// name (the signature).
 func reservedHeader(name string) bool {
-	n := strings.ToLower(name)
-	return reserved[n] || strings.HasPrefix(n, "webhook-")
+	return wire.FramingHeader(name) || strings.HasPrefix(strings.ToLower(name), "webhook-")
 }
 
-// checkHeader validates one custom header; field names the setting, and
-// the value is never repeated (it may be a credential).
-func checkHeader(field, k, v string) error {
-	if !validToken(k) {
-		return fmt.Errorf("%s: %q is not a valid header name", field, k)
-	}
-	if reservedHeader(k) {
-		return fmt.Errorf("%s: %q is set by the sink or by HTTP and cannot be set", field, k)
-	}
-	if strings.IndexFunc(v, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) >= 0 {
-		return fmt.Errorf("%s: value of %q contains a control character", field, k)
-	}
-	return nil
-}
-
-// ParseSecretHeaders reads "Name: value" lines; blank lines are skipped.
-// Errors name the line, never the value.
+// ParseSecretHeaders reads the secret_headers setting.
 func ParseSecretHeaders(s string) (map[string]string, error) {
-	out := map[string]string{}
-	for n, line := range strings.Split(s, "\n") {
-		line = strings.TrimSpace(strings.TrimSuffix(line, "\r"))
-		if line == "" {
-			continue
-		}
-		k, v, ok := strings.Cut(line, ":")
-		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		if !ok || k == "" {
-			return nil, fmt.Errorf("secret_headers: line %d is not \"Name: value\"", n+1)
-		}
-		if err := checkHeader(fmt.Sprintf("secret_headers: line %d", n+1), k, v); err != nil {
-			return nil, err
-		}
-		if _, dup := out[http.CanonicalHeaderKey(k)]; dup {
-			return nil, fmt.Errorf("secret_headers: line %d repeats %q", n+1, k)
-		}
-		out[http.CanonicalHeaderKey(k)] = v
-	}
-	return out, nil
+	return wire.ParseSecretHeaders(s, reservedHeader)
 }
 
 // Validate checks every field and names the first bad one.
@@ -128,7 +86,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	for k, v := range c.Headers {
-		if err := checkHeader("headers", k, v); err != nil {
+		if err := wire.CheckHeader("headers", k, v, reservedHeader); err != nil {
 			return err
 		}
 	}
@@ -165,18 +123,6 @@ func decodeSecret(s string) ([]byte, error) {
 		return nil, fmt.Errorf("key is %d bytes; the spec asks for 24 to 64", len(key))
 	}
 	return key, nil
-}
-
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if r > 0x7e || r <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) {
-			return false
-		}
-	}
-	return true
 }
 
 type webhook struct {
