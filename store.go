@@ -65,11 +65,22 @@ type SettingStore interface {
 	PutSettings(ctx context.Context, values map[string]json.RawMessage, updatedBy string, at time.Time) error
 }
 
+// EventRecord is one event to store with its audit entry (may be nil)
+// and the sinks that get an outbox row for it.
+type EventRecord struct {
+	Event *Event
+	Audit *AuditEntry
+	Sinks []string
+}
+
 // EventStore is the durable half of the event path.
 type EventStore interface {
 	// RecordEvent stores ev, the audit entry when not nil, and one outbox row
 	// per sink name, in a single transaction: either all are stored or none.
 	RecordEvent(ctx context.Context, ev *Event, audit *AuditEntry, sinks []string) error
+	// RecordEvents stores several events as RecordEvent does, in one
+	// transaction.
+	RecordEvents(ctx context.Context, recs []EventRecord) error
 	ListEvents(ctx context.Context, f EventFilter) (Page[Event], error) // newest first
 	// ClaimOutbox leases up to limit due items of sink, oldest first, so that
 	// no other worker claims them until lease has passed.

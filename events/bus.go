@@ -24,6 +24,12 @@ type Recorder interface {
 	RecordEvent(ctx context.Context, ev *bulwark.Event, audit *bulwark.AuditEntry, sinks []string) error
 }
 
+// batchRecorder stores several events in one transaction (the store
+// does); PublishBatch falls back to one RecordEvent each without it.
+type batchRecorder interface {
+	RecordEvents(ctx context.Context, recs []bulwark.EventRecord) error
+}
+
 // Bus publishes events. It is safe for concurrent use.
 type Bus struct {
 	rec    Recorder
@@ -96,7 +102,46 @@ func (b *Bus) Audit(ctx context.Context, entry *bulwark.AuditEntry, ev bulwark.E
 	return b.record(ctx, ev, entry)
 }
 
-func (b *Bus) record(ctx context.Context, ev bulwark.Event, entry *bulwark.AuditEntry) (bulwark.Event, error) {
+// PublishBatch publishes several events, stored together in one
+// transaction when the store can (all or none): a publisher draining a
+// queue, such as the gateway's recorder, stores a burst of alerts many
+// times faster than one by one. It returns the events as stored.
+func (b *Bus) PublishBatch(ctx context.Context, evs []bulwark.Event) ([]bulwark.Event, error) {
+	br, ok := b.rec.(batchRecorder)
+	if !ok || len(evs) == 1 {
+		out := make([]bulwark.Event, 0, len(evs))
+		for _, ev := range evs {
+			stored, err := b.record(ctx, ev, nil)
+			if err != nil {
+				return out, err
+			}
+			out = append(out, stored)
+		}
+		return out, nil
+	}
+	out := make([]bulwark.Event, len(evs))
+	recs := make([]bulwark.EventRecord, len(evs))
+	for i := range evs {
+		out[i] = b.fill(evs[i])
+		recs[i] = bulwark.EventRecord{Event: &out[i], Sinks: b.sinksFor(&out[i])}
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := br.RecordEvents(sctx, recs); err != nil {
+		b.log.Error("events not stored", "count", len(evs), "err", err)
+		return nil, fmt.Errorf("store %d events: %w", len(evs), err)
+	}
+	for i := range out {
+		if b.onPub != nil {
+			b.onPub(&out[i])
+		}
+		b.fanout(out[i])
+	}
+	return out, nil
+}
+
+// fill sets what a published event must have: id, time, severity, clean data.
+func (b *Bus) fill(ev bulwark.Event) bulwark.Event {
 	if ev.ID == "" {
 		ev.ID = NewID()
 	}
@@ -107,6 +152,11 @@ func (b *Bus) record(ctx context.Context, ev bulwark.Event, entry *bulwark.Audit
 		ev.Severity = bulwark.SeverityInfo
 	}
 	ev.Data = CleanData(ev.Data)
+	return ev
+}
+
+func (b *Bus) record(ctx context.Context, ev bulwark.Event, entry *bulwark.AuditEntry) (bulwark.Event, error) {
+	ev = b.fill(ev)
 	if entry != nil && entry.Time.IsZero() {
 		entry.Time = ev.Time
 	}

@@ -444,7 +444,9 @@ func (d *Dispatcher) backoff(attempts int, retryAfter time.Duration) time.Durati
 func (w *worker) refreshDepth(idle bool) {
 	o := &w.d.o
 	now := o.now()
-	if !idle && now.Sub(w.lastDepth) < o.PollInterval {
+	// While busy, counting the backlog once a second is enough: the count
+	// reads every pending row and competes with deliveries for the store.
+	if !idle && now.Sub(w.lastDepth) < max(o.PollInterval, time.Second) {
 		return
 	}
 	w.lastDepth = now

@@ -68,3 +68,27 @@ func BenchmarkPublishRate(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "alerts/s")
 }
+
+// BenchmarkPublishRateBatched is the sustained rate of alerts stored the
+// way the gateway's recorder stores them: one goroutine draining a queue
+// and storing what is queued together (batches of up to 100 here).
+func BenchmarkPublishRateBatched(b *testing.B) {
+	db := storetest.OpenSQLite(b)
+	bus := newTestBus(db, Route{Sink: "siem"}, Route{Sink: "slack", MinSeverity: bulwark.SeverityCritical})
+	ctx := context.Background()
+	batch := make([]bulwark.Event, 0, 100)
+	start := time.Now()
+	b.ResetTimer()
+	for i := 0; i < b.N; {
+		batch = batch[:0]
+		for ; i < b.N && len(batch) < cap(batch); i++ {
+			batch = append(batch, bulwark.Event{Type: bulwark.EventAlert, Action: "policy.block",
+				Severity: bulwark.SeverityHigh, Category: "Guardrails", Subject: "alert"})
+		}
+		if _, err := bus.PublishBatch(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "alerts/s")
+}

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
@@ -642,4 +643,38 @@ func TestDispatchChaos(t *testing.T) {
 			return d2.Health()["siem"].QueueDepth == 0 && d2.Health()["chat"].QueueDepth == 0
 		})
 	})
+}
+
+// PublishBatch stores events together, routes each to its sinks, fans
+// them out, and fills what a published event must carry.
+func TestPublishBatch(t *testing.T) {
+	db := storetest.OpenSQLite(t)
+	bus := newTestBus(db, Route{Sink: "siem"}, Route{Sink: "pager", MinSeverity: bulwark.SeverityCritical})
+	sub := bus.Subscribe(8)
+	defer sub.Close()
+	in := []bulwark.Event{
+		{Type: bulwark.EventAlert, Action: "policy.block", Severity: bulwark.SeverityHigh, Category: "Guardrails", Subject: "a"},
+		{Type: bulwark.EventAlert, Action: "policy.block", Severity: bulwark.SeverityCritical, Category: "Guardrails", Subject: "b",
+			Data: json.RawMessage("{\"evidence\":\"\xff\"}")},
+	}
+	out, err := bus.PublishBatch(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 2 || out[0].ID == "" || out[1].Time.IsZero() || !utf8.Valid(out[1].Data) {
+		t.Fatalf("published %+v", out)
+	}
+	if depth(t, db, "siem") != 2 || depth(t, db, "pager") != 1 {
+		t.Fatalf("outbox siem %d, pager %d", depth(t, db, "siem"), depth(t, db, "pager"))
+	}
+	for range out {
+		select {
+		case ev := <-sub.C:
+			if ev.ID != out[0].ID && ev.ID != out[1].ID {
+				t.Fatalf("fanned out %+v", ev)
+			}
+		case <-time.After(time.Second):
+			t.Fatal("not fanned out")
+		}
+	}
 }

@@ -113,22 +113,72 @@ func (r *recorder) write(batch []*bulwark.RequestRecord) {
 	r.g.log.Error("request records could not be stored", "records", len(batch), "err", err)
 }
 
+// batchPublisher stores several events in one transaction (*events.Bus).
+type batchPublisher interface {
+	PublishBatch(ctx context.Context, evs []bulwark.Event) ([]bulwark.Event, error)
+}
+
+// eventBatch bounds how many queued events one transaction stores.
+const eventBatch = 256
+
 func (r *recorder) eventLoop() {
 	defer r.wg.Done()
+	batch := make([]bulwark.Event, 0, eventBatch)
+	// take adds what else is queued right now, so a burst of alerts is
+	// stored in a few transactions rather than one each.
+	take := func(first bulwark.Event) []bulwark.Event {
+		batch = append(batch[:0], first)
+		for len(batch) < eventBatch {
+			select {
+			case ev := <-r.events:
+				batch = append(batch, ev)
+			default:
+				return batch
+			}
+		}
+		return batch
+	}
 	for {
 		select {
 		case ev := <-r.events:
-			r.publishNow(ev)
+			r.publishAll(take(ev))
 		case <-r.quit:
 			for {
 				select {
 				case ev := <-r.events:
-					r.publishNow(ev)
+					r.publishAll(take(ev))
 				default:
 					return
 				}
 			}
 		}
+	}
+}
+
+// publishAll stores evs together when the publisher can, retrying a few
+// times; alerts are not given up lightly.
+func (r *recorder) publishAll(evs []bulwark.Event) {
+	bp, ok := r.g.o.Events.(batchPublisher)
+	if !ok || len(evs) == 1 {
+		for _, ev := range evs {
+			r.publishNow(ev)
+		}
+		return
+	}
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err = bp.PublishBatch(ctx, evs)
+		cancel()
+		if err == nil {
+			return
+		}
+		time.Sleep(time.Duration(attempt+1) * 200 * time.Millisecond)
+	}
+	// One bad event must not take the others down with it.
+	r.g.log.Warn("events could not be stored together; storing them one by one", "count", len(evs), "err", err)
+	for _, ev := range evs {
+		r.publishNow(ev)
 	}
 }
 

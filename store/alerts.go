@@ -78,7 +78,7 @@ func alertFromEvent(id string, at time.Time, ev *bulwark.Event) bulwark.Alert {
 	return a
 }
 
-func insertAlert(ctx context.Context, tx *sql.Tx, a *bulwark.Alert) error {
+func insertAlert(ctx context.Context, tx execer, a *bulwark.Alert) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO alerts (id, time, severity, severity_rank, category, title, description,
 		action, user_name, user_email, group_name, source_ip, proxy, target, policy, rule_id, evidence, status)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 'new')`,

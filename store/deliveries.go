@@ -93,8 +93,11 @@ func affected(res sql.Result, err error) (int, error) {
 // dispatcher reports its age as the integration's oldest pending age.
 func (db *DB) OldestPendingOutbox(ctx context.Context, sink string) (time.Time, bool, error) {
 	var t time.Time
+	// Rows are numbered as they are queued: the smallest pending id is the
+	// oldest, found through the (sink, id) index without reading the whole
+	// backlog (ordering by created_at read every pending row).
 	err := db.r.QueryRowContext(ctx, `SELECT created_at FROM outbox WHERE sink = $1 AND status = 'pending'
-		ORDER BY created_at, id LIMIT 1`, sink).Scan(timeCol{&t})
+		ORDER BY id LIMIT 1`, sink).Scan(timeCol{&t})
 	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, false, nil
 	}

@@ -26,7 +26,7 @@ import (
 
 // Defaults.
 const (
-	DefaultBatch      = 100
+	DefaultBatch      = 500
 	MaxBatchSize      = 10000
 	DefaultSource     = "bulwark"
 	DefaultSourcetype = "bulwark:event"

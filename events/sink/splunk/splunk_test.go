@@ -58,7 +58,7 @@ func TestBatchFraming(t *testing.T) {
 	rx, s := setup(t, splunk.Config{Index: "security", Channel: channel, Host: "gw1"})
 	rx.RequireChannel = true
 	rx.Indexes = []string{"security"}
-	if s.MaxBatch() != 100 {
+	if s.MaxBatch() != splunk.DefaultBatch {
 		t.Fatal(s.MaxBatch())
 	}
 	if err := s.Deliver(context.Background(), evs(3)); err != nil {
