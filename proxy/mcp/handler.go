@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -399,6 +400,9 @@ func (h *Handler) serveAlone(s *downSession, w http.ResponseWriter, r *http.Requ
 	w, _, cancel := guard(w, r, h.cfg().WriteTimeout)
 	defer cancel()
 	w.Header().Set("Content-Type", "application/json")
+	// With its length declared the answer leaves in one write, not as a
+	// chunk followed by the chunked body's end after the bookkeeping.
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	_, _ = w.Write(b)
 	_ = http.NewResponseController(w).Flush() // the answer goes out before the bookkeeping
 }
