@@ -8,11 +8,11 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, execFileSync } from 'node:child_process'
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { chromium } from 'playwright-core'
+import { freePort, waiter, screenshotter, openPage, apiSession } from './harness.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const repo = path.resolve(here, '..', '..')
@@ -26,23 +26,8 @@ const UPSTREAM_KEY = 'sk-e2e-upstream'
 let tmp, proc, fake, base, upstream, firstPassword, browser
 let serverLog = ''
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)) })
-  })
-}
 
-async function waitFor(fn, what, ms = 20000) {
-  const end = Date.now() + ms
-  for (;;) {
-    const v = await fn().catch(() => undefined)
-    if (v) return v
-    if (Date.now() > end) throw new Error('timed out waiting for ' + what + '\n' + serverLog.slice(-3000))
-    await new Promise((r) => setTimeout(r, 150))
-  }
-}
+const waitFor = waiter(() => serverLog)
 
 before(async () => {
   tmp = mkdtempSync(path.join(tmpdir(), 'bulwark-e2e-alerts-'))
@@ -78,16 +63,9 @@ after(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true })
 })
 
-const shot = (page, name) => page.screenshot({ path: path.join(artifacts, name + '.png'), fullPage: true })
+const shot = screenshotter(artifacts)
 
-async function newPage(opts = {}) {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...opts })
-  const page = await ctx.newPage()
-  const problems = []
-  page.on('console', (m) => { if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) problems.push(m.text()) })
-  page.on('pageerror', (e) => problems.push(String(e)))
-  return { ctx, page, problems }
-}
+const newPage = (opts = {}) => openPage(browser, opts)
 
 async function chat(name, key, content) {
   const r = await fetch(`${base}/p/${name}/v1/chat/completions`, {
@@ -99,21 +77,7 @@ async function chat(name, key, content) {
 }
 
 // An admin session outside the browser: (method, path, body) → {status, body}.
-async function apiLogin(username, password) {
-  const r = await fetch(base + '/api/v1/auth/login', {
-    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username, password }),
-  })
-  const cookies = r.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ')
-  const csrf = (await r.json()).csrf_token
-  return async (method, p, body) => {
-    const res = await fetch(base + '/api/v1' + p, {
-      method, body: body && JSON.stringify(body),
-      headers: { 'Content-Type': 'application/json', Cookie: cookies, 'X-CSRF-Token': csrf },
-    })
-    const text = await res.text()
-    return { status: res.status, body: text ? JSON.parse(text) : null }
-  }
-}
+const apiLogin = (username, password) => apiSession(base, username, password)
 
 let key
 

@@ -10,12 +10,12 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, execFileSync } from 'node:child_process'
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import http from 'node:http'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { chromium } from 'playwright-core'
+import { freePort, waiter, screenshotter, apiSession } from './harness.mjs'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const repo = path.resolve(here, '..', '..')
@@ -32,23 +32,8 @@ let serverLog = ''
 let answer = 204
 const received = []
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)) })
-  })
-}
 
-async function waitFor(fn, what, ms = 20000) {
-  const end = Date.now() + ms
-  for (;;) {
-    const v = await fn().catch(() => undefined)
-    if (v) return v
-    if (Date.now() > end) throw new Error('timed out waiting for ' + what + '\n' + serverLog.slice(-3000))
-    await new Promise((r) => setTimeout(r, 150))
-  }
-}
+const waitFor = waiter(() => serverLog)
 
 before(async () => {
   tmp = mkdtempSync(path.join(tmpdir(), 'bulwark-e2e-integrations-'))
@@ -93,24 +78,10 @@ after(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true })
 })
 
-const shot = (page, name) => page.screenshot({ path: path.join(artifacts, name + '.png'), fullPage: true })
+const shot = screenshotter(artifacts)
 
 // An admin session outside the browser: (method, path, body) → {status, body}.
-async function apiLogin(username, password) {
-  const r = await fetch(base + '/api/v1/auth/login', {
-    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username, password }),
-  })
-  const cookies = r.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ')
-  const csrf = (await r.json()).csrf_token
-  return async (method, p, body) => {
-    const res = await fetch(base + '/api/v1' + p, {
-      method, body: body && JSON.stringify(body),
-      headers: { 'Content-Type': 'application/json', Cookie: cookies, 'X-CSRF-Token': csrf },
-    })
-    const text = await res.text()
-    return { status: res.status, body: text ? JSON.parse(text) : null }
-  }
-}
+const apiLogin = (username, password) => apiSession(base, username, password)
 
 test('admin: add a webhook integration, test it, see it deliver, dead-letter and retry', async () => {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } })

@@ -10,12 +10,12 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, execFileSync } from 'node:child_process'
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs'
-import { createServer as createNetServer } from 'node:net'
 import { createServer as createHTTPServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { chromium } from 'playwright-core'
+import { freePort, waiter, screenshotter, openPage, apiSession } from './harness.mjs'
 import { Server } from '@modelcontextprotocol/sdk/server/index.js'
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
@@ -36,23 +36,8 @@ let serverLog = ''
 const upstreamCalls = []
 let echoDescription = 'Echoes the text back.'
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createNetServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)) })
-  })
-}
 
-async function waitFor(fn, what, ms = 20000) {
-  const end = Date.now() + ms
-  for (;;) {
-    const v = await fn().catch(() => undefined)
-    if (v) return v
-    if (Date.now() > end) throw new Error('timed out waiting for ' + what + '\n' + serverLog.slice(-3000))
-    await new Promise((r) => setTimeout(r, 150))
-  }
-}
+const waitFor = waiter(() => serverLog)
 
 // The upstream MCP server: two tools, echo and a poisoned add.
 function mcpServer() {
@@ -124,33 +109,12 @@ after(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true })
 })
 
-const shot = (page, name) => page.screenshot({ path: path.join(artifacts, name + '.png'), fullPage: true })
+const shot = screenshotter(artifacts)
 
-async function newPage(opts = {}) {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, ...opts })
-  const page = await ctx.newPage()
-  const problems = []
-  page.on('console', (m) => { if (m.type() === 'error' && !/status of 4\d\d/.test(m.text())) problems.push(m.text()) })
-  page.on('pageerror', (e) => problems.push(String(e)))
-  return { ctx, page, problems }
-}
+const newPage = (opts = {}) => openPage(browser, { viewport: { width: 1280, height: 900 }, ...opts })
 
 // An admin session outside the browser.
-async function apiLogin(username, password) {
-  const r = await fetch(base + '/api/v1/auth/login', {
-    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username, password }),
-  })
-  const cookies = r.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ')
-  const csrf = (await r.json()).csrf_token
-  return async (method, p, body) => {
-    const res = await fetch(base + '/api/v1' + p, {
-      method, body: body && JSON.stringify(body),
-      headers: { 'Content-Type': 'application/json', Cookie: cookies, 'X-CSRF-Token': csrf },
-    })
-    const text = await res.text()
-    return { status: res.status, body: text ? JSON.parse(text) : null }
-  }
-}
+const apiLogin = (username, password) => apiSession(base, username, password)
 
 async function mcpClient(key) {
   const client = new Client({ name: 'bulwark-e2e', version: '1.0.0' })
